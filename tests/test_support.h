@@ -1,0 +1,41 @@
+// Helpers shared by the tests: where the fixtures are, temporary folders, running the CLI.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace greenmoe::testing {
+
+// ../shared/data beside the project root (tests may read it; the program may not).
+std::filesystem::path shared_data();
+// Folder holding the GPT-2 BPE files (encoder.json, vocab.bpe), as the program finds it.
+std::filesystem::path tokenizer_dir();
+// The built greenmoe program.
+std::filesystem::path greenmoe_binary();
+
+// A fresh empty folder under the system temp dir, removed when the object goes away.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+    std::filesystem::path path_;
+};
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr together
+};
+// Runs a shell command line, capturing its combined output.
+CommandResult run_command(const std::string& command_line);
+
+void write_text_file(const std::filesystem::path& path, const std::string& text);
+std::string read_text_file(const std::filesystem::path& path);
+
+}  // namespace greenmoe::testing
