@@ -1,0 +1,53 @@
+// `greenmoe prepare`: text / JSONL (optionally .gz / .zst) → llm.c token shards.
+#include <cstdio>
+#include <memory>
+
+#include "commands.h"
+#include "greenmoe/text/gpt2_tokenizer.h"
+#include "greenmoe/text/prepare.h"
+#include "greenmoe/text/tokenizer_files.h"
+
+namespace greenmoe::cli {
+
+void register_prepare(CLI::App& app) {
+    struct Args {
+        std::vector<std::string> inputs;
+        std::string out, name = "data", tokenizer;
+        size_t shard_tokens = 100'000'000, val_tokens = 32768;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = app.add_subcommand(
+        "prepare",
+        "Tokenize text into llm.c token shards (256×int32 header, magic 20240520, uint16 "
+        "tokens).\nInputs: .txt (one document; '<|endoftext|>' separates documents) or .jsonl "
+        "(a \"text\" field per line), each optionally .gz or .zst compressed. Every document is "
+        "preceded by <|endoftext|>. The first --val-tokens tokens form <name>_val_000000.bin, "
+        "the rest <name>_train_NNNNNN.bin.");
+    cmd->add_option("inputs", args->inputs, "input files")->required()->check(CLI::ExistingFile);
+    cmd->add_option("-o,--out", args->out, "output folder for the shards")->required();
+    cmd->add_option("--name", args->name, "shard name prefix")->capture_default_str();
+    cmd->add_option("--shard-tokens", args->shard_tokens, "tokens per training shard")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--val-tokens", args->val_tokens, "tokens in the validation shard")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--tokenizer", args->tokenizer,
+                    "folder with GPT-2's encoder.json and vocab.bpe (default: $GREENMOE_TOKENIZER "
+                    "or ~/.cache/greenmoe/gpt2-bpe)");
+    cmd->callback([args]() {
+        const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args->tokenizer));
+        PrepareOptions options;
+        for (const auto& in : args->inputs) options.inputs.emplace_back(in);
+        options.out_dir = args->out;
+        options.name = args->name;
+        options.shard_tokens = args->shard_tokens;
+        options.val_tokens = args->val_tokens;
+        const PrepareResult r = prepare_shards(options, tokenizer);
+        std::printf(
+            "prepared %zu documents: %zu train tokens in %zu shards, %zu val tokens in %s\n",
+            r.documents, r.train_tokens, r.train_shards.size(), r.val_tokens, args->out.c_str());
+    });
+}
+
+}  // namespace greenmoe::cli

@@ -1,0 +1,62 @@
+// `greenmoe train`: train a model from a preset and overrides into a run folder.
+#include <cstdio>
+#include <memory>
+
+#include "commands.h"
+#include "greenmoe/train/trainer.h"
+
+namespace greenmoe::cli {
+
+void register_train(CLI::App& app) {
+    struct Args {
+        std::string config, out, data_dir, cache_dir, tokenizer, init_from;
+        std::vector<std::string> sets;
+        bool no_resume = false, quiet = false;
+        int64_t stop_at = -1;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = app.add_subcommand(
+        "train",
+        "Train a model. The run folder gets config.json, log.jsonl (one JSON object per "
+        "step/eval/sample) and checkpoints/ (weights in safetensors, AdamW moments, state.json); "
+        "a run folder that already has a checkpoint is resumed exactly.");
+    cmd->add_option("-c,--config", args->config,
+                    "preset JSON (configs/nano.json, configs/small.json, configs/gpt2-124m.json)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("-s,--set", args->sets,
+                    "override a config value: section.key=value, e.g. --set train.lr=3e-4 "
+                    "(sections: model, train, eval, checkpoint, data); repeatable");
+    cmd->add_option("-o,--out", args->out, "run folder")->required();
+    cmd->add_option("--data-dir", args->data_dir,
+                    "folder holding datasets such as tinyshakespeare.txt (default: "
+                    "$GREENMOE_DATA; otherwise the file is downloaded)");
+    cmd->add_option("--cache-dir", args->cache_dir,
+                    "where downloads and prepared shards are kept (default: $GREENMOE_CACHE or "
+                    "~/.cache/greenmoe)");
+    cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
+    cmd->add_option("--init-from", args->init_from,
+                    "start from these weights: a Hugging Face GPT-2 folder (model.safetensors + "
+                    "config.json) or a greenmoe model.safetensors; sets the model config");
+    cmd->add_flag("--no-resume", args->no_resume,
+                  "start from step 0 even if the run folder has a checkpoint");
+    cmd->add_option("--stop-at", args->stop_at,
+                    "save a checkpoint and stop once this many steps are done (the run can be "
+                    "resumed later)");
+    cmd->add_flag("-q,--quiet", args->quiet, "no progress lines on the console");
+    cmd->callback([args]() {
+        const TrainConfig config =
+            train_config_from_json(load_config_json(args->config, args->sets));
+        TrainOptions options;
+        options.out_dir = args->out;
+        options.data.data_dir = args->data_dir;
+        options.data.cache_dir = args->cache_dir;
+        options.data.tokenizer_dir = args->tokenizer;
+        options.init_from = args->init_from;
+        options.resume = !args->no_resume;
+        options.stop_at_step = args->stop_at;
+        options.quiet = args->quiet;
+        train(config, options);
+    });
+}
+
+}  // namespace greenmoe::cli

@@ -1,0 +1,13 @@
+// Each greenmoe command registers its CLI11 subcommand (options, help, callback) here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace greenmoe::cli {
+
+void register_prepare(CLI::App& app);
+void register_train(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_convert(CLI::App& app);
+
+}  // namespace greenmoe::cli

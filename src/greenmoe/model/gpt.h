@@ -1,0 +1,131 @@
+// The GPT-2 model as nanoGPT builds it: parameters, activations, forward and backward
+// over preallocated blocks (no allocation inside a step).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "greenmoe/core/aligned_buffer.h"
+#include "greenmoe/model/gpt_config.h"
+#include "greenmoe/model/moe_mlp.h"
+#include "greenmoe/model/param_layout.h"
+
+namespace greenmoe {
+
+// Pointers to one block's tensors inside a flat block (parameters or gradients).
+struct BlockTensors {
+    float *ln1_w, *ln1_b;
+    float *qkv_w, *qkv_b;              // c_attn: [3C, C], [3C]
+    float *attn_proj_w, *attn_proj_b;  // attn.c_proj: [C, C], [C]
+    float *ln2_w, *ln2_b;
+    float *fc_w, *fc_b;            // mlp.c_fc: [4C, C], [4C]
+    float *fc_proj_w, *fc_proj_b;  // mlp.c_proj: [C, 4C], [C]
+    MoeTensors moe;                // set instead of fc_* in MoE blocks
+};
+
+struct GptTensors {
+    float* wte;  // [Vp, C], tied with the LM head
+    float* wpe;  // [block_size, C]
+    std::vector<BlockTensors> blocks;
+    float *lnf_w, *lnf_b;
+};
+
+class GptModel {
+  public:
+    // Allocates parameters, gradients and activations for batches up to max_batch ×
+    // max_seq (max_seq ≤ block_size). Parameters start at zero; call init_weights.
+    GptModel(GptConfig config, int max_batch, int max_seq);
+
+    // nanoGPT initialisation: N(0, 0.02) for matrices and embeddings, the residual
+    // projections (attn.c_proj, mlp.c_proj) N(0, 0.02/√(2·n_layer)), zero biases, unit
+    // LayerNorm weights; padded vocabulary rows zero. Deterministic in seed.
+    void init_weights(uint64_t seed);
+
+    // Runs the model on tokens [B, T] (B ≤ max_batch, T ≤ max_seq). With targets it
+    // also computes per-position losses and returns their mean over targets ≥ 0;
+    // without (nullptr) it returns NaN and leaves the logits readable.
+    float forward(const int* tokens, const int* targets, int B, int T);
+
+    // Gradient of loss_scale × (the mean loss of the last forward), ACCUMULATED into
+    // grads(). Must follow a forward with targets. Overwrites the logits.
+    void backward(float loss_scale = 1.0f);
+    void zero_grad() { grads_.zero(); }
+
+    // MoE state. Training mode adds olnn's noise, gshard's random keep and condmlp's
+    // sampling, and uses the training capacity factor; evaluation mode does none of it.
+    void set_training(bool training) { training_ = training; }
+    bool training() const { return training_; }
+    // Names the random draws of the next forward (the trainer passes seed, step, micro-step).
+    void set_rng_key(uint64_t key) { rng_key_ = key; }
+    // Mean over MoE layers of their weighted auxiliary losses in the last forward (0 for
+    // dense); backward() includes its gradient.
+    double aux_loss() const { return aux_loss_; }
+    int num_moe_layers() const { return static_cast<int>(moe_layer_ids_.size()); }
+    // Block index of the i-th MoE layer, and the layer itself.
+    int moe_block(int i) const { return moe_layer_ids_[i]; }
+    MoeMlp& moe_layer(int i) { return *moe_[moe_layer_ids_[i]]; }
+    // Loss-free balancing bias [num_moe_layers × E] and the token counts per expert
+    // accumulated by training forwards since the last update.
+    float* moe_bias() { return moe_bias_.data(); }
+    const float* moe_bias() const { return moe_bias_.data(); }
+    const std::vector<int64_t>& moe_counts() const { return moe_counts_; }
+    // DeepSeek's update from the accumulated counts (b −= γ above 1.2·mean, += γ below
+    // 0.8·mean), then clears the counts. gamma = 0 only clears.
+    void update_moe_bias(float gamma);
+
+    const GptConfig& config() const { return config_; }
+    const ParamLayout& layout() const { return layout_; }
+    float* params() { return params_.data(); }
+    const float* params() const { return params_.data(); }
+    float* grads() { return grads_.data(); }
+    const float* grads() const { return grads_.data(); }
+    size_t num_parameters() const { return layout_.num_parameters(); }
+    int max_batch() const { return max_batch_; }
+    int max_seq() const { return max_seq_; }
+
+    // Outputs of the last forward: logits [B, T, Vp], per-position losses [B, T].
+    const float* logits() const { return acts_.logits; }
+    const float* losses() const { return acts_.losses; }
+    int last_batch() const { return B_; }
+    int last_seq() const { return T_; }
+
+    // Model FLOPs per token for a training step (forward + backward), as in PaLM/nanoGPT:
+    // 6·N_matmul_params + 12·L·C·T for attention.
+    double flops_per_token(int T) const;
+
+  private:
+    struct Activations {
+        float* encoded;  // [B, T, C]
+        std::vector<float*> ln1, ln1_mean, ln1_rstd, qkv, atty, att, residual2, ln2, ln2_mean,
+            ln2_rstd, fch, fch_gelu, residual3;
+        float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
+        // Backward scratch (reused by every layer).
+        float *dresidual, *dln, *dqkv, *datty, *dfch, *dfch_gelu, *datt_scratch;
+    };
+
+    void build_layout();
+    GptTensors bind(float* base) const;
+    void allocate_activations();
+    void check_tokens(const int* tokens, const int* targets, int n) const;
+
+    GptConfig config_;
+    int max_batch_, max_seq_;
+    ParamLayout layout_;
+    AlignedBuffer params_, grads_, act_memory_;
+    GptTensors p_, g_;
+    Activations acts_{};
+    std::vector<std::unique_ptr<MoeMlp>> moe_;  // per block; null for dense blocks
+    std::vector<int> moe_layer_ids_;
+    AlignedBuffer moe_bias_;
+    std::vector<int64_t> moe_counts_;
+    MoeAuxWeights aux_weights_;
+    bool training_ = true;
+    uint64_t rng_key_ = 0;
+    double aux_loss_ = 0.0;
+    std::vector<int> tokens_, targets_;  // copies of the last forward's inputs
+    int B_ = 0, T_ = 0;
+    bool have_targets_ = false;
+};
+
+}  // namespace greenmoe

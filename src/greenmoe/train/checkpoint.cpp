@@ -1,0 +1,167 @@
+// Checkpoint folders (see checkpoint.h).
+#include "greenmoe/train/checkpoint.h"
+
+#include <unistd.h>
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <algorithm>
+#include <vector>
+
+#include "greenmoe/core/error.h"
+#include "greenmoe/io/atomic_file.h"
+#include "greenmoe/io/safetensors.h"
+#include "greenmoe/model/gpt_weights.h"
+
+namespace greenmoe {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kStateVersion = 1;
+
+void fsync_dir(const fs::path& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+std::string step_dir_name(int64_t step) {
+    return fmt::format("step_{:08d}", step);
+}
+
+}  // namespace
+
+fs::path save_checkpoint(const fs::path& run_dir, const GptModel& model, const AdamW& optimizer,
+                         const TrainState& state, int keep) {
+    const fs::path root = run_dir / "checkpoints";
+    fs::create_directories(root);
+    const fs::path final_dir = root / step_dir_name(state.step);
+    const fs::path tmp_dir =
+        root / (".tmp_" + step_dir_name(state.step) + "_" + std::to_string(getpid()));
+    fs::remove_all(tmp_dir);
+    fs::create_directories(tmp_dir);
+
+    save_gpt_weights(tmp_dir / "model.safetensors", model);
+    std::vector<TensorToWrite> moments;
+    for (const ParamSpec& s : model.layout().specs()) {
+        moments.push_back({"m." + s.name, DType::F32, s.shape, optimizer.m() + s.offset});
+        moments.push_back({"v." + s.name, DType::F32, s.shape, optimizer.v() + s.offset});
+    }
+    // The loss-free balancing bias is optimizer state too: not learned by gradient.
+    const int E = model.config().n_experts;
+    if (model.num_moe_layers() > 0) {
+        moments.push_back({"moe_bias", DType::F32, {model.num_moe_layers(), E}, model.moe_bias()});
+    }
+    write_safetensors(tmp_dir / "optimizer.safetensors", moments,
+                      {{"adam_step", std::to_string(optimizer.step_count())}});
+    const nlohmann::json j = {
+        {"version", kStateVersion},
+        {"step", state.step},
+        {"data",
+         {{"shard", state.data.shard}, {"offset", state.data.offset}, {"epoch", state.data.epoch}}},
+        {"tokens_seen", state.tokens_seen},
+        {"train_seconds", state.train_seconds},
+        {"adam_step", optimizer.step_count()},
+        // Every random draw is a pure function of (seed, step, micro-step, layer, token),
+        // so the seed and the step are the whole generator state.
+        {"rng",
+         {{"scheme", "counter-based splitmix64"}, {"seed", state.config.at("train").at("seed")}}},
+        {"config", state.config},
+        {"extra", state.extra},
+    };
+    write_file_atomic(tmp_dir / "state.json", j.dump(2) + "\n");
+    fsync_dir(tmp_dir);
+
+    // A save of the same step (a rerun after a crash) replaces the old one.
+    fs::remove_all(final_dir);
+    fs::rename(tmp_dir, final_dir);
+    fsync_dir(root);
+    write_file_atomic(root / "latest", final_dir.filename().string() + "\n");
+
+    std::vector<fs::path> saves;
+    for (const auto& entry : fs::directory_iterator(root)) {
+        const std::string name = entry.path().filename().string();
+        if (entry.is_directory() && name.starts_with("step_")) saves.push_back(entry.path());
+    }
+    std::sort(saves.begin(), saves.end());
+    for (size_t i = 0; i + static_cast<size_t>(keep) < saves.size(); ++i) {
+        if (saves[i] != final_dir) fs::remove_all(saves[i]);
+    }
+    return final_dir;
+}
+
+std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
+    const fs::path pointer = run_dir / "checkpoints" / "latest";
+    if (!fs::exists(pointer)) return std::nullopt;
+    std::string name = read_file(pointer);
+    while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
+    const fs::path dir = run_dir / "checkpoints" / name;
+    check(!name.empty() && name.find('/') == std::string::npos && fs::is_directory(dir),
+          "{}: names '{}', which is not a checkpoint folder", pointer.string(), name);
+    return dir;
+}
+
+TrainState read_train_state(const fs::path& checkpoint_dir) {
+    const fs::path file = checkpoint_dir / "state.json";
+    const auto j = nlohmann::json::parse(read_file(file), nullptr, false);
+    check(!j.is_discarded() && j.is_object(), "{}: not a JSON object (truncated or corrupt?)",
+          file.string());
+    TrainState s;
+    try {
+        check(j.at("version").get<int>() == kStateVersion, "{}: unsupported version {}",
+              file.string(), j.at("version").dump());
+        s.step = j.at("step").get<int64_t>();
+        s.data.shard = j.at("data").at("shard").get<size_t>();
+        s.data.offset = j.at("data").at("offset").get<size_t>();
+        s.data.epoch = j.at("data").at("epoch").get<uint64_t>();
+        s.tokens_seen = j.at("tokens_seen").get<int64_t>();
+        s.train_seconds = j.at("train_seconds").get<double>();
+        s.config = j.at("config");
+        if (j.contains("extra")) s.extra = j.at("extra");
+    } catch (const nlohmann::json::exception& e) {
+        fail("{}: missing or malformed field ({})", file.string(), e.what());
+    }
+    check(s.step >= 0, "{}: negative step", file.string());
+    return s;
+}
+
+TrainState load_checkpoint(const fs::path& checkpoint_dir, GptModel& model, AdamW* optimizer) {
+    TrainState state = read_train_state(checkpoint_dir);
+    load_gpt_weights(checkpoint_dir / "model.safetensors", model);
+    if (optimizer) {
+        const fs::path path = checkpoint_dir / "optimizer.safetensors";
+        const SafetensorsFile file = SafetensorsFile::open(path);
+        for (const ParamSpec& s : model.layout().specs()) {
+            file.read_f32_into("m." + s.name, optimizer->m() + s.offset, s.shape);
+            file.read_f32_into("v." + s.name, optimizer->v() + s.offset, s.shape);
+        }
+        if (model.num_moe_layers() > 0) {
+            file.read_f32_into("moe_bias", model.moe_bias(),
+                               {model.num_moe_layers(), model.config().n_experts});
+        }
+        auto it = file.metadata().find("adam_step");
+        check(it != file.metadata().end(), "{}: no 'adam_step' metadata", path.string());
+        try {
+            optimizer->set_step_count(std::stoll(it->second));
+        } catch (const std::exception&) {
+            fail("{}: 'adam_step' metadata '{}' is not an integer", path.string(), it->second);
+        }
+    }
+    return state;
+}
+
+fs::path resolve_checkpoint_weights(const fs::path& path) {
+    if (fs::is_regular_file(path)) return path;
+    if (fs::is_regular_file(path / "model.safetensors")) return path / "model.safetensors";
+    if (auto latest = latest_checkpoint(path)) return *latest / "model.safetensors";
+    fail(
+        "{}: not a checkpoint (expected a weights .safetensors, a checkpoint folder, or a run "
+        "folder with checkpoints/latest)",
+        path.string());
+}
+
+}  // namespace greenmoe

@@ -1,0 +1,46 @@
+// Training checkpoints: a folder per save (weights, optimizer moments, JSON state) that
+// appears atomically, a "latest" pointer, and pruning of old saves.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "greenmoe/model/gpt.h"
+#include "greenmoe/train/adamw.h"
+#include "greenmoe/train/data_loader.h"
+
+namespace greenmoe {
+
+struct TrainState {
+    int64_t step = 0;  // optimizer steps completed
+    DataPosition data;
+    int64_t tokens_seen = 0;
+    double train_seconds = 0.0;  // time spent in training steps so far, across resumes
+    nlohmann::json config;       // the full TrainConfig as JSON
+    nlohmann::json extra = nlohmann::json::object();  // state of later subsystems
+};
+
+// Writes <run_dir>/checkpoints/step_<N>/{model.safetensors, optimizer.safetensors,
+// state.json} through a temporary folder renamed into place, then points
+// <run_dir>/checkpoints/latest at it and removes all but the newest `keep` saves.
+std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir, const GptModel& model,
+                                      const AdamW& optimizer, const TrainState& state, int keep);
+
+// The folder "latest" names, if the run has one.
+std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
+
+// Reads state.json of a checkpoint folder (validated: errors name the file and field).
+TrainState read_train_state(const std::filesystem::path& checkpoint_dir);
+
+// Loads weights (and moments, if optimizer is non-null) into objects built from the same
+// config; returns the state.
+TrainState load_checkpoint(const std::filesystem::path& checkpoint_dir, GptModel& model,
+                           AdamW* optimizer);
+
+// A checkpoint folder, a run folder (its latest checkpoint) or a weights .safetensors.
+std::filesystem::path resolve_checkpoint_weights(const std::filesystem::path& path);
+
+}  // namespace greenmoe

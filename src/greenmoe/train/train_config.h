@@ -1,0 +1,64 @@
+// Everything a training run is configured by, read from a preset (configs/*.json) plus
+// --set overrides, and stored in every checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "greenmoe/model/gpt_config.h"
+#include "greenmoe/train/adamw.h"
+
+namespace greenmoe {
+
+struct TrainConfig {
+    GptConfig model;
+
+    // "train": optimisation.
+    int batch_size = 8;              // B, sequences per micro-batch
+    int seq_len = 256;               // T
+    int64_t total_batch_tokens = 0;  // tokens per optimizer step; 0 = B·T (no accumulation)
+    int64_t max_steps = 1000;
+    float lr = 6e-4f;
+    float min_lr_ratio = 0.1f;
+    int64_t warmup_steps = 100;
+    AdamWConfig adamw;
+    float grad_clip = 1.0f;  // ≤ 0 disables clipping
+    uint64_t seed = 1337;
+    int64_t log_every = 1;
+
+    // "eval": validation and samples.
+    int64_t val_every = 100;     // 0 = never
+    int64_t val_tokens = 32768;  // tokens of validation data scored each time
+    int64_t sample_every = 0;    // 0 = never
+    int sample_tokens = 64;
+    int top_k = 50;
+    float temperature = 1.0f;
+    std::string sample_prompt = "";  // empty: start from <|endoftext|>
+
+    // "checkpoint".
+    int64_t checkpoint_every = 0;  // 0 = only at the end
+    int keep_checkpoints = 2;
+
+    // "data": a named dataset, or shard patterns prepared elsewhere.
+    std::string dataset = "tinyshakespeare";
+    std::string train_data;  // shard pattern; overrides dataset
+    std::string val_data;
+
+    int grad_accum_steps(int world = 1) const;  // throws Error if not a whole number
+    void validate() const;                      // throws Error naming the field
+};
+
+nlohmann::json train_config_to_json(const TrainConfig& c);
+// Reads sections "model", "train", "eval", "checkpoint", "data" over the defaults;
+// unknown keys are errors.
+TrainConfig train_config_from_json(const nlohmann::json& j);
+
+// Loads a preset file and applies "section.key=value" overrides (value parsed as JSON,
+// or taken as a string if it is not JSON). Errors name the file or the override.
+nlohmann::json load_config_json(const std::string& path, const std::vector<std::string>& sets);
+void apply_override(nlohmann::json& j, const std::string& assignment);
+
+}  // namespace greenmoe

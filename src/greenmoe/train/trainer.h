@@ -1,0 +1,33 @@
+// The training loop: data, model, AdamW with warm-up + cosine schedule, gradient
+// accumulation and clipping, validation, samples, checkpoints, exact resume, logs.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "greenmoe/train/datasets.h"
+#include "greenmoe/train/train_config.h"
+
+namespace greenmoe {
+
+struct TrainOptions {
+    std::filesystem::path out_dir;  // the run folder
+    DataLocations data;
+    std::string init_from;  // Hugging Face GPT-2 folder or greenmoe weights; empty = random init
+    bool resume = true;     // continue from out_dir's latest checkpoint when there is one
+    int64_t stop_at_step = -1;  // save and stop once this many steps are done (< max_steps)
+    bool quiet = false;         // no console progress lines
+};
+
+struct TrainSummary {
+    int64_t steps_done = 0;
+    double final_train_loss = 0.0;
+    double final_val_loss = -1.0;  // -1 when no validation ran
+    double tokens_per_second = 0.0;
+    std::filesystem::path last_checkpoint;
+};
+
+TrainSummary train(const TrainConfig& config, const TrainOptions& options);
+
+}  // namespace greenmoe

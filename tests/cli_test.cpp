@@ -1,0 +1,147 @@
+// The greenmoe program as a user meets it: help, and one clear error line (non-zero
+// exit, never a crash) for bad input.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "greenmoe/io/npy.h"
+#include "greenmoe/io/token_shard.h"
+#include "test_support.h"
+
+namespace greenmoe {
+namespace {
+
+using testing::run_command;
+
+std::string bin() {
+    return testing::greenmoe_binary().string();
+}
+
+// Exit code 1 and exactly one line, starting "greenmoe: error:" and naming `what`.
+void expect_one_error_line(const testing::CommandResult& r, const std::string& what) {
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(r.output.rfind("greenmoe: error: ", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find(what), std::string::npos) << r.output;
+}
+
+std::string tiny_train_args(const testing::TempDir& tmp) {
+    return " --set model.n_layer=1 --set model.n_head=1 --set model.n_embd=16"
+           " --set model.block_size=16 --set train.batch_size=2 --set train.seq_len=16"
+           " --set eval.val_every=0 --set train.max_steps=2 -q --out " +
+           (tmp / "run").string();
+}
+
+TEST(Cli, HelpListsEveryCommand) {
+    const auto r = run_command(bin() + " --help");
+    EXPECT_EQ(r.exit_code, 0);
+    for (const char* cmd : {"prepare", "train", "generate", "convert"}) {
+        EXPECT_NE(r.output.find(cmd), std::string::npos) << cmd;
+        const auto sub = run_command(bin() + " " + cmd + " --help");
+        EXPECT_EQ(sub.exit_code, 0) << cmd;
+        EXPECT_NE(sub.output.find("--"), std::string::npos) << cmd;
+    }
+    EXPECT_NE(run_command(bin()).exit_code, 0);
+}
+
+TEST(Cli, TruncatedShardIsOneClearError) {
+    testing::TempDir tmp;
+    std::vector<uint16_t> tokens(500, 7);
+    write_token_shard(tmp / "ok.bin", tokens.data(), tokens.size());
+    std::string bytes = testing::read_text_file(tmp / "ok.bin");
+    testing::write_text_file(tmp / "cut.bin", bytes.substr(0, bytes.size() - 100));
+    const auto r = run_command(bin() + " train --set data.train=" + (tmp / "cut.bin").string() +
+                               tiny_train_args(tmp));
+    expect_one_error_line(r, "cut.bin");
+}
+
+TEST(Cli, MalformedShardHeaderIsOneClearError) {
+    testing::TempDir tmp;
+    testing::write_text_file(tmp / "bad.bin", std::string(2048, 'x'));
+    const auto r = run_command(bin() + " train --set data.train=" + (tmp / "bad.bin").string() +
+                               tiny_train_args(tmp));
+    expect_one_error_line(r, "bad.bin");
+}
+
+TEST(Cli, UnknownConfigKeyIsNamed) {
+    testing::TempDir tmp;
+    const auto r = run_command(bin() + " train --set train.learning_rate=1" + tiny_train_args(tmp));
+    expect_one_error_line(r, "learning_rate");
+}
+
+TEST(Cli, CorruptCheckpointIsOneClearError) {
+    testing::TempDir tmp;
+    std::vector<uint16_t> tokens(5000);
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint16_t>(i % 100);
+    write_token_shard(tmp / "d.bin", tokens.data(), tokens.size());
+    const std::string train =
+        bin() + " train --set data.train=" + (tmp / "d.bin").string() + tiny_train_args(tmp);
+    ASSERT_EQ(run_command(train).exit_code, 0) << run_command(train).output;
+    const auto ckpt = tmp / "run/checkpoints/step_00000002";
+    // Truncated weights.
+    std::string weights = testing::read_text_file(ckpt / "model.safetensors");
+    testing::write_text_file(ckpt / "model.safetensors", weights.substr(0, weights.size() / 2));
+    auto r = run_command(train + " --set train.max_steps=4");
+    expect_one_error_line(r, "model.safetensors");
+    r = run_command(bin() + " generate -n 2 --checkpoint " + (tmp / "run").string());
+    expect_one_error_line(r, "model.safetensors");
+    // Malformed state.
+    testing::write_text_file(ckpt / "model.safetensors", weights);
+    testing::write_text_file(ckpt / "state.json", "{\"version\": 1, \"step\": ");
+    r = run_command(train + " --set train.max_steps=4");
+    expect_one_error_line(r, "state.json");
+}
+
+TEST(Cli, MalformedSafetensorsForConvertIsOneClearError) {
+    testing::TempDir tmp;
+    testing::write_text_file(tmp / "x.safetensors",
+                             std::string("\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10));
+    const auto r = run_command(bin() + " convert --to-hf " + (tmp / "x.safetensors").string() +
+                               " --out " + (tmp / "hf").string());
+    expect_one_error_line(r, "x.safetensors");
+}
+
+TEST(Cli, TrainsOnBuildNanoGptNpyShards) {
+    testing::TempDir tmp;
+    std::vector<uint16_t> tokens(3000);
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint16_t>((i * 31) % 50257);
+    write_npy(tmp / "edu_fineweb_train_000001.npy", tokens.data(), {int64_t(tokens.size())});
+    write_npy(tmp / "edu_fineweb_val_000000.npy", tokens.data(), {int64_t(tokens.size())});
+    const auto r = run_command(
+        bin() + " train --set 'data.train=" + (tmp / "edu_fineweb_train_*.npy").string() +
+        "' --set 'data.val=" + (tmp / "edu_fineweb_val_*.npy").string() + "'" +
+        tiny_train_args(tmp) + " --set eval.val_every=1 --set eval.val_tokens=64");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(testing::read_text_file(tmp / "run/log.jsonl").find("\"val_loss\""),
+              std::string::npos);
+}
+
+TEST(Cli, PrepareThenTrainThenGenerateThenExport) {
+    testing::TempDir tmp;
+    const auto prep = run_command(
+        bin() + " prepare " + (testing::shared_data() / "text/tinystories_sample.txt").string() +
+        " --val-tokens 200 --name stories --out " + (tmp / "shards").string());
+    ASSERT_EQ(prep.exit_code, 0) << prep.output;
+    const auto trained = run_command(
+        bin() + " train --set 'data.train=" + (tmp / "shards/stories_train_*.bin").string() +
+        "' --set 'data.val=" + (tmp / "shards/stories_val_*.bin").string() + "'" +
+        tiny_train_args(tmp) + " --set eval.val_every=1 --set eval.val_tokens=64");
+    ASSERT_EQ(trained.exit_code, 0) << trained.output;
+    const auto gen = run_command(bin() + " generate -n 5 --seed 1 --prompt Once --checkpoint " +
+                                 (tmp / "run").string());
+    ASSERT_EQ(gen.exit_code, 0) << gen.output;
+    EXPECT_EQ(gen.output.rfind("Once", 0), 0u) << gen.output;
+    const auto gen2 = run_command(bin() + " generate -n 5 --seed 1 --prompt Once --checkpoint " +
+                                  (tmp / "run").string());
+    EXPECT_EQ(gen.output, gen2.output) << "same seed, same text";
+    const auto exported = run_command(bin() + " convert --to-hf " + (tmp / "run").string() +
+                                      " --out " + (tmp / "hf").string());
+    ASSERT_EQ(exported.exit_code, 0) << exported.output;
+    const auto imported = run_command(bin() + " convert --from-hf " + (tmp / "hf").string() +
+                                      " --out " + (tmp / "back.safetensors").string());
+    ASSERT_EQ(imported.exit_code, 0) << imported.output;
+}
+
+}  // namespace
+}  // namespace greenmoe
