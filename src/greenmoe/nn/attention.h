@@ -12,6 +12,8 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
 
 // Accumulates (+=) into dqkv[B, T, 3C]. scratch must hold B·NH·T·T floats (it holds
 // d(scores)); it need not be zeroed.
+// Both directions give the same bits for any number of OpenMP threads (each (batch,
+// head) is computed whole by one thread).
 void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv,
                         const float* att, int B, int T, int C, int NH);
 

@@ -10,6 +10,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
                        const float* bias, int N, int C);
 
 // Accumulates (+=) into dinp[N, C], dweight[C], dbias[C].
+// dweight and dbias are summed over rows in a fixed order: the same bits for any number
+// of OpenMP threads.
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                         const float* inp, const float* weight, const float* mean, const float* rstd,
                         int N, int C);

@@ -190,6 +190,7 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
             save_checkpoint(options.out_dir, model, optimizer, state, config.keep_checkpoints);
     };
 
+    const auto loop_start = Clock::now();
     for (int64_t step = start_step; step < end_step; ++step) {
         const bool last = step == config.max_steps - 1;
         if (val_set && step % config.val_every == 0) run_validation(step);
@@ -264,7 +265,8 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
             }
             log.write(record);
             if (!options.quiet) {
-                const double avg = session_train_seconds / static_cast<double>(session_steps);
+                // Wall time per step so far, validation and samples included.
+                const double avg = seconds_since(loop_start) / static_cast<double>(session_steps);
                 std::fprintf(stderr,
                              "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | "
                              "%.0f ms | ETA %s%s\n",
