@@ -63,7 +63,11 @@ void BM_SgemmPeak(benchmark::State& state) {
 
 void BM_TrainStepSmall(benchmark::State& state, const std::string& variant) {
     GptConfig config;
-    config.mlp = variant;
+    if (variant == "moa") {
+        config.attn = "moa";
+    } else {
+        config.mlp = variant;
+    }
     config.n_experts = 4;
     config.top_k = 2;
     config.n_layer = 6;
@@ -115,6 +119,9 @@ BENCHMARK_CAPTURE(BM_TrainStepSmall, condmlp, std::string("condmlp"))
     ->Iterations(3)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_TrainStepSmall, gshard, std::string("gshard"))
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TrainStepSmall, moa, std::string("moa"))
     ->Iterations(3)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_TrainStepSmall, olnn, std::string("olnn"))

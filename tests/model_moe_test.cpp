@@ -361,14 +361,18 @@ TEST(MoeModel, OneExpertSwitchIsExactlyDense) {
 }
 
 TEST(MoeModel, WholeModelGradientWithAuxLossesMatchesFiniteDifferences) {
-    for (const std::string variant : {"olnn", "switch", "gshard", "condmlp"}) {
+    for (const std::string variant : {"olnn", "switch", "gshard", "condmlp", "moa"}) {
         GptConfig c;
         c.n_layer = 2;
         c.n_head = 2;
         c.n_embd = 8;
         c.block_size = 6;
         c.vocab_size = 11;
-        c.mlp = variant;
+        if (variant == "moa") {
+            c.attn = "moa";
+        } else {
+            c.mlp = variant;
+        }
         c.expert_hidden = 12;
         c.moe_every = 2;  // block 1 only: a dense and an MoE block
         c.w_load = c.w_importance = c.lambda_z = c.w_penalty = 0.1f;
@@ -386,7 +390,7 @@ TEST(MoeModel, WholeModelGradientWithAuxLossesMatchesFiniteDifferences) {
         model.zero_grad();
         model.forward(tokens.data(), targets.data(), 2, 5);
         model.backward();
-        model.moe_layer(0).freeze_routing(true);
+        model.freeze_moe_routing(true);
         const std::vector<float> analytic(model.grads(),
                                           model.grads() + model.layout().total_floats());
         auto loss = [&]() {
@@ -399,7 +403,14 @@ TEST(MoeModel, WholeModelGradientWithAuxLossesMatchesFiniteDifferences) {
         options.max_coords = 16;
         options.rel_tol = 5e-3;  // a whole fp32 model: see model_gpt_test.cpp
         for (const ParamSpec& s : model.layout().specs()) {
-            if (!s.name.starts_with("transformer.h.1.mlp")) continue;
+            if (!s.name.starts_with(variant == "moa" ? "transformer.h.1.attn"
+                                                     : "transformer.h.1.mlp")) {
+                continue;
+            }
+            // Through a whole fp32 model the query maps' gradients (~1e-6 here) sit below the
+            // central difference's rounding noise (~1e-5); MoaFiniteDifferences checks them at
+            // the layer, where they are large.
+            if (s.name.find("q_experts") != std::string::npos) continue;
             EXPECT_TRUE(testing::gradient_matches(variant + " " + s.name, model.params() + s.offset,
                                                   s.numel, analytic.data() + s.offset, loss,
                                                   options));

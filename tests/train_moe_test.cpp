@@ -121,7 +121,7 @@ TEST_P(MoeTraining, LossFallsStatisticsAreLoggedAndResumeIsExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, MoeTraining,
-                         ::testing::Values("olnn", "switch", "gshard", "condmlp"));
+                         ::testing::Values("olnn", "switch", "gshard", "condmlp", "moa"));
 
 }  // namespace
 }  // namespace greenmoe

@@ -50,10 +50,22 @@ void GptModel::build_layout() {
     for (int l = 0; l < config_.n_layer; ++l) {
         layout_.add(block_name(l, "ln_1.weight"), {C});
         layout_.add(block_name(l, "ln_1.bias"), {C});
-        layout_.add(block_name(l, "attn.c_attn.weight"), {3 * C, C});
-        layout_.add(block_name(l, "attn.c_attn.bias"), {3 * C});
-        layout_.add(block_name(l, "attn.c_proj.weight"), {C, C});
-        layout_.add(block_name(l, "attn.c_proj.bias"), {C});
+        if (config_.is_moa_block(l)) {
+            const int64_t E = config_.n_experts;
+            layout_.add(block_name(l, "attn.c_kv.weight"), {2 * C, C});
+            layout_.add(block_name(l, "attn.c_kv.bias"), {2 * C});
+            layout_.add(block_name(l, "attn.router.weight"), {E, C});
+            layout_.add(block_name(l, "attn.noise.weight"), {E, C});
+            layout_.add(block_name(l, "attn.q_experts.weight"), {E, C, C});
+            layout_.add(block_name(l, "attn.q_experts.bias"), {E, C});
+            layout_.add(block_name(l, "attn.o_experts.weight"), {E, C, C});
+            layout_.add(block_name(l, "attn.o_experts.bias"), {E, C});
+        } else {
+            layout_.add(block_name(l, "attn.c_attn.weight"), {3 * C, C});
+            layout_.add(block_name(l, "attn.c_attn.bias"), {3 * C});
+            layout_.add(block_name(l, "attn.c_proj.weight"), {C, C});
+            layout_.add(block_name(l, "attn.c_proj.bias"), {C});
+        }
         layout_.add(block_name(l, "ln_2.weight"), {C});
         layout_.add(block_name(l, "ln_2.bias"), {C});
         if (!config_.is_moe_block(l)) {
@@ -97,10 +109,20 @@ GptTensors GptModel::bind(float* base) const {
         BlockTensors b;
         b.ln1_w = at(block_name(l, "ln_1.weight"));
         b.ln1_b = at(block_name(l, "ln_1.bias"));
-        b.qkv_w = at(block_name(l, "attn.c_attn.weight"));
-        b.qkv_b = at(block_name(l, "attn.c_attn.bias"));
-        b.attn_proj_w = at(block_name(l, "attn.c_proj.weight"));
-        b.attn_proj_b = at(block_name(l, "attn.c_proj.bias"));
+        b.qkv_w = maybe(block_name(l, "attn.c_attn.weight"));
+        b.qkv_b = maybe(block_name(l, "attn.c_attn.bias"));
+        b.attn_proj_w = maybe(block_name(l, "attn.c_proj.weight"));
+        b.attn_proj_b = maybe(block_name(l, "attn.c_proj.bias"));
+        if (config_.is_moa_block(l)) {
+            b.moa.kv_w = at(block_name(l, "attn.c_kv.weight"));
+            b.moa.kv_b = at(block_name(l, "attn.c_kv.bias"));
+            b.moa.router_w = at(block_name(l, "attn.router.weight"));
+            b.moa.noise_w = at(block_name(l, "attn.noise.weight"));
+            b.moa.q_w = at(block_name(l, "attn.q_experts.weight"));
+            b.moa.q_b = at(block_name(l, "attn.q_experts.bias"));
+            b.moa.o_w = at(block_name(l, "attn.o_experts.weight"));
+            b.moa.o_b = at(block_name(l, "attn.o_experts.bias"));
+        }
         b.ln2_w = at(block_name(l, "ln_2.weight"));
         b.ln2_b = at(block_name(l, "ln_2.bias"));
         b.fc_w = b.fc_b = b.fc_proj_w = b.fc_proj_b = nullptr;
@@ -152,9 +174,10 @@ void GptModel::allocate_activations() {
             a.ln1.push_back(take(BT * C));
             a.ln1_mean.push_back(take(BT));
             a.ln1_rstd.push_back(take(BT));
-            a.qkv.push_back(take(BT * 3 * C));
-            a.atty.push_back(take(BT * C));
-            a.att.push_back(take(B * NH * T * T));
+            const bool mha = !config_.is_moa_block(static_cast<int>(l));
+            a.qkv.push_back(mha ? take(BT * 3 * C) : nullptr);
+            a.atty.push_back(mha ? take(BT * C) : nullptr);
+            a.att.push_back(mha ? take(B * NH * T * T) : nullptr);
             a.residual2.push_back(take(BT * C));
             a.ln2.push_back(take(BT * C));
             a.ln2_mean.push_back(take(BT));
@@ -184,19 +207,43 @@ void GptModel::allocate_activations() {
     tokens_.resize(BT);
     targets_.resize(BT);
     moe_.resize(L);
+    moa_.resize(L);
+    mlp_slot_.assign(L, -1);
+    attn_slot_.assign(L, -1);
     for (int l = 0; l < config_.n_layer; ++l) {
-        if (!config_.is_moe_block(l)) continue;
-        moe_[l] = std::make_unique<MoeMlp>(config_, static_cast<int>(BT));
-        moe_layer_ids_.push_back(l);
+        if (config_.is_moa_block(l)) {
+            moa_[l] = std::make_unique<MoaAttention>(config_, max_batch_, max_seq_);
+            attn_slot_[l] = static_cast<int>(moe_slots_.size());
+            moe_slots_.push_back({l, true});
+        }
+        if (config_.is_moe_block(l)) {
+            moe_[l] = std::make_unique<MoeMlp>(config_, static_cast<int>(BT));
+            mlp_slot_[l] = static_cast<int>(moe_slots_.size());
+            moe_slots_.push_back({l, false});
+        }
     }
-    moe_bias_.reset(moe_layer_ids_.size() * config_.n_experts);
-    moe_counts_.assign(moe_layer_ids_.size() * config_.n_experts, 0);
+    moe_bias_.reset(moe_slots_.size() * config_.n_experts);
+    moe_counts_.assign(moe_slots_.size() * config_.n_experts, 0);
     aux_weights_ = {config_.w_load, config_.w_importance, config_.lambda_z, config_.w_penalty};
+}
+
+const MoeForwardStats& GptModel::moe_stats(int i) const {
+    const MoeSlot& slot = moe_slots_[i];
+    return slot.attention ? moa_[slot.block]->stats() : moe_[slot.block]->stats();
+}
+
+void GptModel::freeze_moe_routing(bool frozen) {
+    for (auto& m : moe_) {
+        if (m) m->freeze_routing(frozen);
+    }
+    for (auto& m : moa_) {
+        if (m) m->freeze_routing(frozen);
+    }
 }
 
 void GptModel::update_moe_bias(float gamma) {
     const int E = config_.n_experts;
-    for (size_t i = 0; i < moe_layer_ids_.size(); ++i) {
+    for (size_t i = 0; i < moe_slots_.size(); ++i) {
         int64_t* c = moe_counts_.data() + i * E;
         float* b = moe_bias_.data() + i * E;
         double mean = 0.0;
@@ -230,7 +277,7 @@ void GptModel::init_weights(uint64_t seed) {
         }
         if (is_bias) continue;  // zeros
         // Every projection back into the residual stream (attention, MLP, experts).
-        const bool residual = n.ends_with("c_proj.weight");
+        const bool residual = n.ends_with("c_proj.weight") || n.ends_with("o_experts.weight");
         const float std = residual ? residual_std : 0.02f;
         size_t count = s.numel;
         // Padded vocabulary rows stay zero: they never receive a gradient either.
@@ -267,33 +314,42 @@ float GptModel::forward(const int* tokens, const int* targets, int B, int T) {
 
     Activations& a = acts_;
     double aux_sum = 0.0;
+    auto bias_row = [&](int slot) { return moe_bias_.data() + size_t(slot) * config_.n_experts; };
+    // The balancing bias moves with the tokens routed in training steps only.
+    auto count_routing = [&](int slot) {
+        if (!training_) return;
+        const auto& counts = moe_stats(slot).counts;
+        for (int e = 0; e < config_.n_experts; ++e) {
+            moe_counts_[size_t(slot) * config_.n_experts + e] += counts[e];
+        }
+    };
     nn::encoder_forward(a.encoded, tokens, p_.wte, p_.wpe, B, T, C);
     for (int l = 0; l < L; ++l) {
         const BlockTensors& w = p_.blocks[l];
         const float* residual = l == 0 ? a.encoded : a.residual3[l - 1];
         nn::layernorm_forward(a.ln1[l], a.ln1_mean[l], a.ln1_rstd[l], residual, w.ln1_w, w.ln1_b,
                               BT, C);
-        nn::matmul_forward(a.qkv[l], a.ln1[l], w.qkv_w, w.qkv_b, BT, C, 3 * C);
-        nn::attention_forward(a.atty[l], a.att[l], a.qkv[l], B, T, C, NH);
-        // residual2 first holds the attention projection, then gets the residual added.
-        nn::matmul_forward(a.residual2[l], a.atty[l], w.attn_proj_w, w.attn_proj_b, BT, C, C);
+        // residual2 first holds the attention output, then gets the residual added.
+        if (moa_[l]) {
+            const int slot = attn_slot_[l];
+            moa_[l]->forward(a.residual2[l], a.ln1[l], w.moa, B, T, training_, bias_row(slot),
+                             rng_key(rng_key_, static_cast<uint64_t>(l), 1));
+            aux_sum += moa_[l]->aux_loss(aux_weights_);
+            count_routing(slot);
+        } else {
+            nn::matmul_forward(a.qkv[l], a.ln1[l], w.qkv_w, w.qkv_b, BT, C, 3 * C);
+            nn::attention_forward(a.atty[l], a.att[l], a.qkv[l], B, T, C, NH);
+            nn::matmul_forward(a.residual2[l], a.atty[l], w.attn_proj_w, w.attn_proj_b, BT, C, C);
+        }
         nn::residual_forward(a.residual2[l], a.residual2[l], residual, static_cast<size_t>(BT) * C);
         nn::layernorm_forward(a.ln2[l], a.ln2_mean[l], a.ln2_rstd[l], a.residual2[l], w.ln2_w,
                               w.ln2_b, BT, C);
         if (moe_[l]) {
-            const int i =
-                static_cast<int>(std::find(moe_layer_ids_.begin(), moe_layer_ids_.end(), l) -
-                                 moe_layer_ids_.begin());
-            moe_[l]->forward(a.residual3[l], a.ln2[l], w.moe, BT, training_,
-                             moe_bias_.data() + static_cast<size_t>(i) * config_.n_experts,
+            const int slot = mlp_slot_[l];
+            moe_[l]->forward(a.residual3[l], a.ln2[l], w.moe, BT, training_, bias_row(slot),
                              rng_key(rng_key_, static_cast<uint64_t>(l)));
             aux_sum += moe_[l]->aux_loss(aux_weights_);
-            if (training_) {
-                const auto& counts = moe_[l]->stats().counts;
-                for (int e = 0; e < config_.n_experts; ++e) {
-                    moe_counts_[static_cast<size_t>(i) * config_.n_experts + e] += counts[e];
-                }
-            }
+            count_routing(slot);
         } else {
             nn::matmul_forward(a.fch[l], a.ln2[l], w.fc_w, w.fc_b, BT, C, 4 * C);
             nn::gelu_forward(a.fch_gelu[l], a.fch[l], static_cast<size_t>(BT) * 4 * C);
@@ -303,7 +359,7 @@ float GptModel::forward(const int* tokens, const int* targets, int B, int T) {
         nn::residual_forward(a.residual3[l], a.residual3[l], a.residual2[l],
                              static_cast<size_t>(BT) * C);
     }
-    aux_loss_ = moe_layer_ids_.empty() ? 0.0 : aux_sum / static_cast<double>(moe_layer_ids_.size());
+    aux_loss_ = moe_slots_.empty() ? 0.0 : aux_sum / static_cast<double>(moe_slots_.size());
     nn::layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3[L - 1], p_.lnf_w, p_.lnf_b, BT,
                           C);
     nn::matmul_forward(a.logits, a.lnf, p_.wte, nullptr, BT, C, Vp);
@@ -349,10 +405,11 @@ void GptModel::backward(float loss_scale) {
         const BlockTensors& dw = g_.blocks[l];
         const float* residual = l == 0 ? a.encoded : a.residual3[l - 1];
 
+        // The auxiliary losses enter the total as their mean over routed layers.
+        const float aux_scale =
+            moe_slots_.empty() ? 0.0f : loss_scale / static_cast<float>(moe_slots_.size());
         std::memset(a.dln, 0, nC * sizeof(float));
         if (moe_[l]) {
-            // The auxiliary losses enter the total as their mean over MoE layers.
-            const float aux_scale = loss_scale / static_cast<float>(moe_layer_ids_.size());
             moe_[l]->backward(a.dln, dw.moe, a.dresidual, a.ln2[l], w.moe, aux_weights_, aux_scale);
         } else {
             std::memset(a.dfch_gelu, 0, nC * 4 * sizeof(float));
@@ -365,13 +422,18 @@ void GptModel::backward(float loss_scale) {
         nn::layernorm_backward(a.dresidual, dw.ln2_w, dw.ln2_b, a.dln, a.residual2[l], w.ln2_w,
                                a.ln2_mean[l], a.ln2_rstd[l], BT, C);
 
-        std::memset(a.datty, 0, nC * sizeof(float));
-        nn::matmul_backward(a.datty, dw.attn_proj_w, dw.attn_proj_b, a.dresidual, a.atty[l],
-                            w.attn_proj_w, BT, C, C);
-        std::memset(a.dqkv, 0, nC * 3 * sizeof(float));
-        nn::attention_backward(a.dqkv, a.datt_scratch, a.datty, a.qkv[l], a.att[l], B, T, C, NH);
         std::memset(a.dln, 0, nC * sizeof(float));
-        nn::matmul_backward(a.dln, dw.qkv_w, dw.qkv_b, a.dqkv, a.ln1[l], w.qkv_w, BT, C, 3 * C);
+        if (moa_[l]) {
+            moa_[l]->backward(a.dln, dw.moa, a.dresidual, a.ln1[l], w.moa, aux_weights_, aux_scale);
+        } else {
+            std::memset(a.datty, 0, nC * sizeof(float));
+            nn::matmul_backward(a.datty, dw.attn_proj_w, dw.attn_proj_b, a.dresidual, a.atty[l],
+                                w.attn_proj_w, BT, C, C);
+            std::memset(a.dqkv, 0, nC * 3 * sizeof(float));
+            nn::attention_backward(a.dqkv, a.datt_scratch, a.datty, a.qkv[l], a.att[l], B, T, C,
+                                   NH);
+            nn::matmul_backward(a.dln, dw.qkv_w, dw.qkv_b, a.dqkv, a.ln1[l], w.qkv_w, BT, C, 3 * C);
+        }
         nn::layernorm_backward(a.dresidual, dw.ln1_w, dw.ln1_b, a.dln, residual, w.ln1_w,
                                a.ln1_mean[l], a.ln1_rstd[l], BT, C);
     }
@@ -381,12 +443,18 @@ void GptModel::backward(float loss_scale) {
 }
 
 double GptModel::flops_per_token(int T) const {
-    const double C = config_.n_embd, L = config_.n_layer, Vp = config_.padded_vocab_size;
+    const double C = config_.n_embd, Vp = config_.padded_vocab_size;
     // Active matmul parameters per token: attention 4C², the MLP 8C² (dense), k experts of
     // 2·C·H plus the router for MoE blocks.
     double matmul_params = Vp * C;
     for (int l = 0; l < config_.n_layer; ++l) {
-        matmul_params += 4.0 * C * C;
+        if (config_.is_moa_block(l)) {
+            // Shared K and V, and k query and output maps per token, plus the router.
+            const double k = config_.top_k, E = config_.n_experts;
+            matmul_params += 2.0 * C * C + k * 2.0 * C * C + 2.0 * E * C;
+        } else {
+            matmul_params += 4.0 * C * C;
+        }
         if (!config_.is_moe_block(l)) {
             matmul_params += 8.0 * C * C;
         } else {
@@ -395,7 +463,12 @@ double GptModel::flops_per_token(int T) const {
             matmul_params += k * 2.0 * C * H + E * C * (config_.mlp == "olnn" ? 2.0 : 1.0);
         }
     }
-    return 6.0 * matmul_params + 12.0 * L * C * T;
+    // Attention scores and mixing: 12·C·T per token and layer (moa: once per chosen expert).
+    double attention = 0.0;
+    for (int l = 0; l < config_.n_layer; ++l) {
+        attention += 12.0 * C * T * (config_.is_moa_block(l) ? config_.top_k : 1);
+    }
+    return 6.0 * matmul_params + attention;
 }
 
 }  // namespace greenmoe

@@ -8,6 +8,7 @@
 
 #include "greenmoe/core/aligned_buffer.h"
 #include "greenmoe/model/gpt_config.h"
+#include "greenmoe/model/moa_attention.h"
 #include "greenmoe/model/moe_mlp.h"
 #include "greenmoe/model/param_layout.h"
 
@@ -22,6 +23,7 @@ struct BlockTensors {
     float *fc_w, *fc_b;            // mlp.c_fc: [4C, C], [4C]
     float *fc_proj_w, *fc_proj_b;  // mlp.c_proj: [C, 4C], [C]
     MoeTensors moe;                // set instead of fc_* in MoE blocks
+    MoaTensors moa;                // set instead of qkv_* / attn_proj_* in moa blocks
 };
 
 struct GptTensors {
@@ -61,10 +63,13 @@ class GptModel {
     // Mean over MoE layers of their weighted auxiliary losses in the last forward (0 for
     // dense); backward() includes its gradient.
     double aux_loss() const { return aux_loss_; }
-    int num_moe_layers() const { return static_cast<int>(moe_layer_ids_.size()); }
-    // Block index of the i-th MoE layer, and the layer itself.
-    int moe_block(int i) const { return moe_layer_ids_[i]; }
-    MoeMlp& moe_layer(int i) { return *moe_[moe_layer_ids_[i]]; }
+    // The routed layers, in block order (a moa block's attention before its MLP).
+    int num_moe_layers() const { return static_cast<int>(moe_slots_.size()); }
+    int moe_block(int i) const { return moe_slots_[i].block; }
+    bool moe_is_attention(int i) const { return moe_slots_[i].attention; }
+    const MoeForwardStats& moe_stats(int i) const;
+    // Holds every routed layer's discrete routing fixed (gradient checks).
+    void freeze_moe_routing(bool frozen);
     // Loss-free balancing bias [num_moe_layers × E] and the token counts per expert
     // accumulated by training forwards since the last update.
     float* moe_bias() { return moe_bias_.data(); }
@@ -115,8 +120,14 @@ class GptModel {
     AlignedBuffer params_, grads_, act_memory_;
     GptTensors p_, g_;
     Activations acts_{};
-    std::vector<std::unique_ptr<MoeMlp>> moe_;  // per block; null for dense blocks
-    std::vector<int> moe_layer_ids_;
+    struct MoeSlot {
+        int block;
+        bool attention;
+    };
+    std::vector<std::unique_ptr<MoeMlp>> moe_;        // per block; null for dense MLPs
+    std::vector<std::unique_ptr<MoaAttention>> moa_;  // per block; null for mha
+    std::vector<MoeSlot> moe_slots_;
+    std::vector<int> mlp_slot_, attn_slot_;  // per block: slot index or -1
     AlignedBuffer moe_bias_;
     std::vector<int64_t> moe_counts_;
     MoeAuxWeights aux_weights_;

@@ -29,7 +29,7 @@ void GptConfig::finalize() {
           vocab_size);
     check(mlp == "dense" || mlp == "olnn" || mlp == "switch" || mlp == "gshard" || mlp == "condmlp",
           "model.mlp must be one of dense, olnn, switch, gshard, condmlp; got '{}'", mlp);
-    check(attn == "mha", "model.attn must be 'mha' (got '{}')", attn);
+    check(attn == "mha" || attn == "moa", "model.attn must be 'mha' or 'moa', got '{}'", attn);
     check(n_experts >= 1 && n_experts <= 256, "model.n_experts must be in [1, 256], got {}",
           n_experts);
     check(top_k >= 1 && top_k <= n_experts, "model.top_k must be in [1, n_experts = {}], got {}",

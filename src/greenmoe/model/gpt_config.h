@@ -16,8 +16,8 @@ struct GptConfig {
     int padded_vocab_size = 0;  // 0 = vocab_size rounded up to a multiple of 64 (50257 → 50304)
 
     // Mixture of Experts (docs/moe.md). mlp: "dense", "olnn", "switch", "gshard",
-    // "condmlp"; attn: "mha" (only). The MLP of block l is an MoE layer when
-    // (l + 1) % moe_every == 0.
+    // "condmlp"; attn: "mha" or "moa" (mixture of attention heads). The MLP (and, for
+    // moa, the attention) of block l is an MoE layer when (l + 1) % moe_every == 0.
     std::string mlp = "dense";
     std::string attn = "mha";
     int n_experts = 4;
@@ -34,8 +34,9 @@ struct GptConfig {
     float w_penalty = 0.0f;
     float bias_gamma = 0.0f;
 
-    bool is_moe() const { return mlp != "dense"; }
-    bool is_moe_block(int layer) const { return is_moe() && (layer + 1) % moe_every == 0; }
+    bool is_moe() const { return mlp != "dense" || attn == "moa"; }
+    bool is_moe_block(int layer) const { return mlp != "dense" && (layer + 1) % moe_every == 0; }
+    bool is_moa_block(int layer) const { return attn == "moa" && (layer + 1) % moe_every == 0; }
     int hidden() const { return expert_hidden > 0 ? expert_hidden : 4 * n_embd; }
     // Expert choices per token: k for olnn, 1 for switch and condmlp, 2 for gshard.
     int choices_per_token() const;

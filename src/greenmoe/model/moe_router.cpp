@@ -9,6 +9,7 @@
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/rng.h"
 #include "greenmoe/nn/matmul.h"
+#include "greenmoe/nn/parallel.h"
 
 namespace greenmoe {
 
@@ -121,7 +122,7 @@ void MoeRouter::forward(const float* x, const MoeRouterTensors& p, int N, bool t
         const uint64_t ke = greenmoe::rng_key(rng_key, kEpsStream);
         const uint64_t kk = greenmoe::rng_key(rng_key, kKeepStream);
         const uint64_t kp = greenmoe::rng_key(rng_key, kPathStream);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nn::worth_parallel(size_t(N) * E))
         for (int n = 0; n < N; ++n) {
             if (!eps_override_ && kind_ == MoeKind::Olnn) {
                 for (int e = 0; e < E; ++e) eps_.data()[n * E + e] = rng_normal(ke, n * E + e);

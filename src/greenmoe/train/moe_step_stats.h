@@ -24,7 +24,7 @@ struct MoeStepStats {
     }
     void add(GptModel& model) {
         for (int i = 0; i < model.num_moe_layers(); ++i) {
-            const MoeForwardStats& s = model.moe_layer(i).stats();
+            const MoeForwardStats& s = model.moe_stats(i);
             MoeForwardStats& t = layers[i];
             t.aux_load += s.aux_load;
             t.aux_importance += s.aux_importance;
@@ -58,6 +58,7 @@ struct MoeStepStats {
             const MoeForwardStats& s = layers[i];
             const float* bias = model.moe_bias() + i * model.config().n_experts;
             out.push_back({{"layer", model.moe_block(static_cast<int>(i))},
+                           {"kind", model.moe_is_attention(static_cast<int>(i)) ? "attn" : "mlp"},
                            {"load", fractions(s)},
                            {"dropped", s.choices > 0 ? double(s.dropped) / s.choices : 0.0},
                            {"load_cv", cv(s)},
