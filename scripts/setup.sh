@@ -4,15 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config nodejs npm
-          libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp
+# Libraries by Debian package name; tools by command, since they may come from elsewhere
+# (a Node.js installed outside apt, say) and Debian's packages would conflict with them.
+packages=(libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp
           nlohmann-json3-dev libcli11-dev libfmt-dev
           libgtest-dev libgmock-dev libbenchmark-dev
-          libbz2-dev zlib1g-dev libzstd-dev curl)
+          libbz2-dev zlib1g-dev libzstd-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+command -v g++ >/dev/null || missing+=(build-essential)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v curl >/dev/null || missing+=(curl)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   sudo_cmd=()
