@@ -16,11 +16,17 @@
 
 namespace greenmoe::testing {
 
-std::filesystem::path shared_data() { return GREENMOE_SHARED_DATA; }
+std::filesystem::path shared_data() {
+    return GREENMOE_SHARED_DATA;
+}
 
-std::filesystem::path tokenizer_dir() { return find_tokenizer_dir(""); }
+std::filesystem::path tokenizer_dir() {
+    return find_tokenizer_dir("");
+}
 
-std::filesystem::path greenmoe_binary() { return GREENMOE_BINARY; }
+std::filesystem::path greenmoe_binary() {
+    return GREENMOE_BINARY;
+}
 
 TempDir::TempDir() {
     static std::atomic<int> counter{0};

@@ -8,6 +8,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/nn/gelu.h"
+#include "greenmoe/nn/grouped_bias.h"
 #include "greenmoe/nn/matmul.h"
 
 namespace greenmoe {
@@ -206,22 +207,13 @@ void MoeMlp::backward(float* dx, const MoeTensors& g, const float* dy, const flo
 
     // 2. The experts.
     if (kind_ == MoeKind::CondMlp) {
-        // y = c_proj(gelu(c_fc x + b_fc[t])) + b_proj[t]; bias rows summed per path in
-        // token order (deterministic), columns in parallel.
-#pragma omp parallel for schedule(static)
-        for (int c = 0; c < C; ++c) {
-            for (int n = 0; n < N; ++n)
-                g.proj_b[size_t(choice[n]) * C + c] += dy[size_t(n) * C + c];
-        }
+        // y = c_proj(gelu(c_fc x + b_fc[t])) + b_proj[t].
+        nn::grouped_bias_backward(g.proj_b, dy, choice, N, C);
         std::memset(dh_act_.data(), 0, sizeof(float) * N * H);
         nn::matmul_backward(dh_act_.data(), g.proj_w, nullptr, dy, hact_.data(), p.proj_w, N, H, C);
         std::memset(dhpre_.data(), 0, sizeof(float) * N * H);
         nn::gelu_backward(dhpre_.data(), hpre_.data(), dh_act_.data(), size_t(N) * H);
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < H; ++i) {
-            for (int n = 0; n < N; ++n)
-                g.fc_b[size_t(choice[n]) * H + i] += dhpre_.data()[size_t(n) * H + i];
-        }
+        nn::grouped_bias_backward(g.fc_b, dhpre_.data(), choice, N, H);
         nn::matmul_backward(dx, g.fc_w, nullptr, dhpre_.data(), x, p.fc_w, N, C, H);
         return;
     }
