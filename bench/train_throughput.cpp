@@ -3,6 +3,7 @@
 // backward, clip, AdamW), model-FLOPs utilisation against the sgemm peak measured in the
 // same run, and ratios to dense and to the PyTorch figures for the same configuration.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <cblas.h>
 #include <omp.h>
 
@@ -144,11 +145,14 @@ int main(int argc, char** argv) {
         const Measured& m = g_measured[name];
         const double bound = g_sgemm_gflops * 1e9 / m.flops_per_token;
         const auto torch = kPytorchTokensPerSecond.find(name);
-        std::printf(
-            "%-8s %10.0f %8.1f%% %9.2fx %8.2fx %12.1f\n", name.c_str(), m.tokens_per_second,
-            100.0 * m.tokens_per_second / bound, dense > 0 ? m.tokens_per_second / dense : 0.0,
-            torch != kPytorchTokensPerSecond.end() ? m.tokens_per_second / torch->second : 0.0,
-            m.flops_per_token / 1e6);
+        const std::string vs_torch =
+            torch != kPytorchTokensPerSecond.end()
+                ? fmt::format("{:.2f}x", m.tokens_per_second / torch->second)
+                : "-";  // no PyTorch figure for this variant
+        std::printf("%-8s %10.0f %8.1f%% %9.2fx %9s %12.1f\n", name.c_str(), m.tokens_per_second,
+                    100.0 * m.tokens_per_second / bound,
+                    dense > 0 ? m.tokens_per_second / dense : 0.0, vs_torch.c_str(),
+                    m.flops_per_token / 1e6);
     }
     if (dense > 0) {
         std::printf("dense: sgemm bound %.0f tokens/s | vs llm.c CPU (%.0f tok/s): %.2fx\n",
