@@ -15,18 +15,8 @@ namespace greenmoe {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::error_message;
 using testing::TempDir;
-
-template <typename F>
-std::string error_message(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected greenmoe::Error";
-    return {};
-}
 
 std::vector<std::string> folder_entries(const std::filesystem::path& dir) {
     std::vector<std::string> names;

@@ -17,18 +17,8 @@ namespace greenmoe {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::error_message;
 using testing::TempDir;
-
-template <typename F>
-std::string error_message(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected greenmoe::Error";
-    return {};
-}
 
 std::filesystem::path fixture(const std::string& name) {
     return std::filesystem::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "npy" / name;

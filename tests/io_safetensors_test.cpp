@@ -20,18 +20,8 @@ namespace greenmoe {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::error_message;
 using testing::TempDir;
-
-template <typename F>
-std::string error_message(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected greenmoe::Error";
-    return {};
-}
 
 std::string u64_le(uint64_t v) {
     std::string s(8, '\0');

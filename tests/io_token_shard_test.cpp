@@ -19,18 +19,8 @@ namespace greenmoe {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::error_message;
 using testing::TempDir;
-
-template <typename F>
-std::string error_message(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "expected greenmoe::Error";
-    return {};
-}
 
 std::vector<uint16_t> sample_tokens(size_t n) {
     std::vector<uint16_t> tokens(n);

@@ -1,9 +1,13 @@
 // Helpers shared by the tests: where the fixtures are, temporary folders, running the CLI.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "greenmoe/core/error.h"
 
 namespace greenmoe::testing {
 
@@ -34,6 +38,18 @@ struct CommandResult {
 };
 // Runs a shell command line, capturing its combined output.
 CommandResult run_command(const std::string& command_line);
+
+// The message of the greenmoe::Error that f() throws (a test failure if it throws none).
+template <typename F>
+std::string error_message(F&& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    ADD_FAILURE() << "expected greenmoe::Error";
+    return {};
+}
 
 void write_text_file(const std::filesystem::path& path, const std::string& text);
 std::string read_text_file(const std::filesystem::path& path);
