@@ -3,8 +3,8 @@
 // backward, clip, AdamW), model-FLOPs utilisation against the sgemm peak measured in the
 // same run, and ratios to dense and to the PyTorch figures for the same configuration.
 #include <benchmark/benchmark.h>
-#include <fmt/format.h>
 #include <cblas.h>
+#include <fmt/format.h>
 #include <omp.h>
 
 #include <chrono>

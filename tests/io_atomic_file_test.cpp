@@ -14,8 +14,8 @@
 namespace greenmoe {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_message;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 std::vector<std::string> folder_entries(const std::filesystem::path& dir) {

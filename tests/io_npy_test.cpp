@@ -16,8 +16,8 @@
 namespace greenmoe {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_message;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 std::filesystem::path fixture(const std::string& name) {

@@ -19,8 +19,8 @@
 namespace greenmoe {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_message;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 std::string u64_le(uint64_t v) {

@@ -18,8 +18,8 @@
 namespace greenmoe {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_message;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 std::vector<uint16_t> sample_tokens(size_t n) {

@@ -10,7 +10,7 @@
 namespace greenmoe {
 
 class AlignedBuffer {
-public:
+  public:
     AlignedBuffer() = default;
     explicit AlignedBuffer(size_t count) { reset(count); }
 
@@ -35,7 +35,7 @@ public:
         if (size_) std::memset(data_.get(), 0, size_ * sizeof(float));
     }
 
-private:
+  private:
     struct Free {
         void operator()(float* p) const { std::free(p); }
     };

@@ -11,7 +11,7 @@ namespace greenmoe {
 // Carries a complete, user-facing message that names the file, tensor or option at
 // fault and what was expected. main() prints it on one line and exits non-zero.
 class Error : public std::runtime_error {
-public:
+  public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 

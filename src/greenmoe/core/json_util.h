@@ -13,7 +13,7 @@ namespace greenmoe {
 // Reads optional fields of one JSON object; finish() rejects keys nobody asked for, so
 // a typo in a preset or --set option is an error instead of a silently ignored value.
 class JsonReader {
-public:
+  public:
     JsonReader(const nlohmann::json& j, std::string where) : j_(j), where_(std::move(where)) {
         check(j_.is_object(), "{}: expected a JSON object, got {}", where_, j_.type_name());
     }
@@ -44,7 +44,7 @@ public:
         }
     }
 
-private:
+  private:
     const nlohmann::json& j_;
     std::string where_;
     std::set<std::string> seen_;

@@ -10,8 +10,11 @@
 namespace greenmoe {
 
 ProgressBar::ProgressBar(std::string label, uint64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total),
-      is_tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()),
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      is_tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
 ProgressBar::~ProgressBar() {
@@ -52,11 +55,13 @@ void ProgressBar::draw(bool final_draw) {
         const double frac = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));
         constexpr int kWidth = 24;
         const int filled = static_cast<int>(frac * kWidth);
-        const double eta = rate > 0 ? static_cast<double>(total_ - std::min(total_, done_)) / rate : -1;
-        line = fmt::format("{} {:3.0f}% [{}{}] {}/{} {} | {:.1f} {}/s | {} < {}", label_,
-                           100.0 * frac, std::string(filled, '#'), std::string(kWidth - filled, '.'),
-                           done_, total_, unit_, rate, unit_, format_duration(elapsed),
-                           final_draw ? format_duration(0) : format_duration(eta));
+        const double eta =
+            rate > 0 ? static_cast<double>(total_ - std::min(total_, done_)) / rate : -1;
+        line =
+            fmt::format("{} {:3.0f}% [{}{}] {}/{} {} | {:.1f} {}/s | {} < {}", label_, 100.0 * frac,
+                        std::string(filled, '#'), std::string(kWidth - filled, '.'), done_, total_,
+                        unit_, rate, unit_, format_duration(elapsed),
+                        final_draw ? format_duration(0) : format_duration(eta));
     } else {
         line = fmt::format("{} {} {} | {:.1f} {}/s | {}", label_, done_, unit_, rate, unit_,
                            format_duration(elapsed));

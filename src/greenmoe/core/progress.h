@@ -9,7 +9,7 @@
 namespace greenmoe {
 
 class ProgressBar {
-public:
+  public:
     // total = 0 means unknown (no percentage or ETA, only count and rate).
     ProgressBar(std::string label, uint64_t total, std::string unit = "it");
     ~ProgressBar();
@@ -22,7 +22,7 @@ public:
 
     static std::string format_duration(double seconds);
 
-private:
+  private:
     void draw(bool final_draw);
 
     std::string label_, unit_, suffix_;

