@@ -36,7 +36,10 @@ RunLog::~RunLog() {
 }
 
 void RunLog::write(const nlohmann::json& record) {
-    const std::string line = record.dump() + "\n";
+    // Samples from a model can end inside a multi-byte character (a token holds bytes, not
+    // characters): such bytes become U+FFFD instead of making the record unwritable.
+    const std::string line =
+        record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     check(std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0,
           "{}: write failed", path_.string());
 }
