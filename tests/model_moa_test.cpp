@@ -2,7 +2,9 @@
 // reference (tests/fixtures/moe/moa.safetensors), finite differences with routing held fixed,
 // causality, one expert reducing to dense attention, and thread-count independence.
 #include <gtest/gtest.h>
+
 #include <omp.h>
+#include "test_support.h"
 
 #include <cmath>
 #include <cstring>
@@ -21,6 +23,11 @@
 
 namespace greenmoe {
 namespace {
+
+using testing::max_abs;
+using testing::max_abs_diff;
+using testing::same_bits;
+using testing::ScopedThreads;
 
 using Tensors = std::map<std::string, std::vector<float>>;
 
@@ -84,32 +91,6 @@ std::vector<float> random_vector(size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; ++i) v[i] = rng_normal(rng_key(seed, 0x7865), i);
     return v;
 }
-
-double max_abs_diff(const std::vector<float>& a, const float* b) {
-    double d = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(double(a[i]) - b[i]));
-    return d;
-}
-double max_abs(const std::vector<float>& a) {
-    double m = 0.0;
-    for (float v : a) m = std::max(m, std::abs(double(v)));
-    return m;
-}
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// Sets the OpenMP thread count for one scope and restores it after.
-class ScopedThreads {
-  public:
-    explicit ScopedThreads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
-    ~ScopedThreads() { omp_set_num_threads(saved_); }
-    ScopedThreads(const ScopedThreads&) = delete;
-    ScopedThreads& operator=(const ScopedThreads&) = delete;
-
-  private:
-    int saved_;
-};
 
 struct Reference {
     SafetensorsFile file;

@@ -13,9 +13,13 @@
 #include "greenmoe/io/safetensors.h"
 #include "greenmoe/model/gpt.h"
 #include "greenmoe/model/moe_mlp.h"
+#include "test_support.h"
 
 namespace greenmoe {
 namespace {
+
+using testing::max_abs;
+using testing::max_abs_diff;
 
 std::filesystem::path fixture(const std::string& variant) {
     return std::filesystem::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/moe" /
@@ -103,17 +107,6 @@ struct Reference {
     }
     double scalar(const std::string& name) const { return file.read_f32(name)[0]; }
 };
-
-double max_abs_diff(const std::vector<float>& a, const float* b) {
-    double d = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(double(a[i]) - b[i]));
-    return d;
-}
-double max_abs(const std::vector<float>& a) {
-    double m = 0.0;
-    for (float v : a) m = std::max(m, std::abs(double(v)));
-    return m;
-}
 
 class MoeReference : public ::testing::TestWithParam<std::string> {};
 

@@ -3,7 +3,9 @@
 // determinism.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
 #include <omp.h>
+#include "test_support.h"
 
 #include <cmath>
 #include <cstdint>
@@ -27,6 +29,9 @@
 
 namespace greenmoe::nn {
 namespace {
+
+using testing::same_bits;
+using testing::ScopedThreads;
 
 using greenmoe::testing::GradCheckOptions;
 using greenmoe::testing::gradient_matches;
@@ -90,22 +95,6 @@ bool same_values(const std::vector<float>& a, const std::vector<float>& b) {
     }
     return true;
 }
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// Sets the OpenMP thread count for one scope and restores it after.
-class ScopedThreads {
-  public:
-    explicit ScopedThreads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
-    ~ScopedThreads() { omp_set_num_threads(saved_); }
-    ScopedThreads(const ScopedThreads&) = delete;
-    ScopedThreads& operator=(const ScopedThreads&) = delete;
-
-  private:
-    int saved_;
-};
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 

@@ -2,7 +2,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -50,6 +54,36 @@ std::string error_message(F&& f) {
     ADD_FAILURE() << "expected greenmoe::Error";
     return {};
 }
+
+// Largest |a[i] − b[i]|, and largest |a[i]|, in double.
+inline double max_abs_diff(const std::vector<float>& a, const float* b) {
+    double d = 0.0;
+    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(double(a[i]) - b[i]));
+    return d;
+}
+inline double max_abs(const std::vector<float>& a) {
+    double m = 0.0;
+    for (float v : a) m = std::max(m, std::abs(double(v)));
+    return m;
+}
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Sets the OpenMP thread count for one scope and restores it after.
+class ScopedThreads {
+  public:
+    explicit ScopedThreads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
+    ~ScopedThreads() { omp_set_num_threads(saved_); }
+    ScopedThreads(const ScopedThreads&) = delete;
+    ScopedThreads& operator=(const ScopedThreads&) = delete;
+
+  private:
+    int saved_;
+};
+
+// data compressed as a gzip stream (for reader tests).
+std::string gzip(const std::string& data);
 
 void write_text_file(const std::filesystem::path& path, const std::string& text);
 std::string read_text_file(const std::filesystem::path& path);

@@ -14,23 +14,11 @@
 namespace greenmoe {
 namespace {
 
+using testing::gzip;
+
 namespace fs = std::filesystem;
 using testing::TempDir;
 using testing::write_text_file;
-
-std::string gzip(const std::string& data) {
-    z_stream s{};
-    EXPECT_EQ(deflateInit2(&s, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string out(deflateBound(&s, data.size()) + 64, '\0');
-    s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    s.avail_in = static_cast<uInt>(data.size());
-    s.next_out = reinterpret_cast<Bytef*>(out.data());
-    s.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(deflate(&s, Z_FINISH), Z_STREAM_END);
-    out.resize(s.total_out);
-    deflateEnd(&s);
-    return out;
-}
 
 std::string zstd(const std::string& data) {
     std::string out(ZSTD_compressBound(data.size()), '\0');

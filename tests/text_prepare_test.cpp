@@ -19,6 +19,8 @@
 namespace greenmoe {
 namespace {
 
+using testing::gzip;
+
 namespace fs = std::filesystem;
 using testing::read_text_file;
 using testing::TempDir;
@@ -79,20 +81,6 @@ class Prepare : public ::testing::Test {
     static std::unique_ptr<Gpt2Tokenizer> tokenizer_;
 };
 std::unique_ptr<Gpt2Tokenizer> Prepare::tokenizer_;
-
-std::string gzip(const std::string& data) {
-    z_stream s{};
-    EXPECT_EQ(deflateInit2(&s, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string out(deflateBound(&s, data.size()) + 64, '\0');
-    s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    s.avail_in = static_cast<uInt>(data.size());
-    s.next_out = reinterpret_cast<Bytef*>(out.data());
-    s.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(deflate(&s, Z_FINISH), Z_STREAM_END);
-    out.resize(s.total_out);
-    deflateEnd(&s);
-    return out;
-}
 
 TEST_F(Prepare, RoundTripAndShardBoundaries) {
     const auto stories = testing::shared_data() / "text/tinystories_sample.txt";
