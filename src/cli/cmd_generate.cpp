@@ -4,10 +4,9 @@
 
 #include "commands.h"
 #include "greenmoe/eval/sampler.h"
-#include "greenmoe/model/gpt_weights.h"
+#include "greenmoe/model/model_loader.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
 #include "greenmoe/text/tokenizer_files.h"
-#include "greenmoe/train/checkpoint.h"
 
 namespace greenmoe::cli {
 
@@ -15,12 +14,17 @@ void register_generate(CLI::App& app) {
     struct Args {
         std::string checkpoint, prompt, tokenizer;
         SampleOptions sample;
+        bool no_cache = false;
     };
     auto args = std::make_shared<Args>();
     args->sample.max_new_tokens = 100;
-    CLI::App* cmd = app.add_subcommand("generate", "Generate text from a trained model.");
+    CLI::App* cmd = app.add_subcommand(
+        "generate",
+        "Generate text from a trained model. A key/value cache makes each new token one "
+        "position of work.");
     cmd->add_option("--checkpoint", args->checkpoint,
-                    "run folder, checkpoint folder or greenmoe model.safetensors")
+                    "run folder, checkpoint folder, greenmoe model.safetensors, or a Hugging Face "
+                    "GPT-2 folder")
         ->required();
     cmd->add_option("-p,--prompt", args->prompt, "text to continue (default: <|endoftext|>)");
     cmd->add_option("-n,--max-tokens", args->sample.max_new_tokens, "tokens to generate")
@@ -30,15 +34,16 @@ void register_generate(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--seed", args->sample.seed, "random seed")->capture_default_str();
     cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
+    cmd->add_flag("--no-cache", args->no_cache,
+                  "re-run the whole text for every token (slow; for comparison)");
     cmd->callback([args]() {
-        const auto weights = resolve_checkpoint_weights(args->checkpoint);
-        const GptConfig config = read_gpt_weights_config(weights);
-        GptModel model(config, 1, config.block_size);
-        load_gpt_weights(weights, model);
+        const auto model = load_model(args->checkpoint, 1, args->no_cache ? 0 : 1);
         const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args->tokenizer));
         std::vector<int> prompt = args->prompt.empty() ? std::vector<int>{tokenizer.eot_token()}
                                                        : tokenizer.encode(args->prompt);
-        const std::vector<int> out = generate(model, prompt, args->sample);
+        const std::vector<int> out = args->no_cache
+                                         ? generate_recompute(*model, prompt, args->sample)
+                                         : generate(*model, prompt, args->sample);
         std::printf("%s%s\n", args->prompt.c_str(), tokenizer.decode(out).c_str());
     });
 }

@@ -32,6 +32,8 @@ double validation_loss(GptModel& model, const ValidationSet& set) {
           model.max_seq());
     const size_t batch = static_cast<size_t>(model.max_batch());
     std::vector<int> inputs(batch * T), targets(batch * T);
+    // Capacity limits depend on the batch: without them each sequence's loss is its own.
+    model.set_capacity_limits(false);
     double sum = 0.0;
     for (size_t first = 0; first < set.num_sequences(); first += batch) {
         const size_t n = std::min(batch, set.num_sequences() - first);
@@ -42,6 +44,7 @@ double validation_loss(GptModel& model, const ValidationSet& set) {
         const float* losses = model.losses();
         for (size_t i = 0; i < n * T; ++i) sum += losses[i];
     }
+    model.set_capacity_limits(true);
     return sum / static_cast<double>(set.num_tokens());
 }
 

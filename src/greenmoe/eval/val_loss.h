@@ -29,7 +29,7 @@ class ValidationSet {
 
 // Mean per-token loss over the whole set, scored model.max_batch() sequences at a time
 // (the last batch may be smaller). Per-sequence losses are summed in double in sequence
-// order, so the batch size does not change the result.
+// order and routed without capacity limits, so the batch size does not change the result.
 double validation_loss(GptModel& model, const ValidationSet& set);
 
 }  // namespace greenmoe

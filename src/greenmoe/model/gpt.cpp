@@ -232,6 +232,17 @@ const MoeForwardStats& GptModel::moe_stats(int i) const {
     return slot.attention ? moa_[slot.block]->stats() : moe_[slot.block]->stats();
 }
 
+void GptModel::set_capacity_limits(bool enabled) {
+    for (auto& moe : moe_) {
+        if (moe) moe->set_capacity_limits(enabled);
+    }
+}
+
+const float* GptModel::moe_bias_row(int block, bool attention) const {
+    const int slot = attention ? attn_slot_[block] : mlp_slot_[block];
+    return slot < 0 ? nullptr : moe_bias_.data() + size_t(slot) * config_.n_experts;
+}
+
 void GptModel::freeze_moe_routing(bool frozen) {
     for (auto& m : moe_) {
         if (m) m->freeze_routing(frozen);

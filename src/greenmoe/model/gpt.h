@@ -68,6 +68,10 @@ class GptModel {
     int moe_block(int i) const { return moe_slots_[i].block; }
     bool moe_is_attention(int i) const { return moe_slots_[i].attention; }
     const MoeForwardStats& moe_stats(int i) const;
+    // Switch and gshard drop tokens beyond an expert's capacity, a limit set by the whole
+    // batch. Scoring and generation turn it off so that a sequence's output does not depend
+    // on what else is in the batch (and equals a token-by-token run with a KV cache).
+    void set_capacity_limits(bool enabled);
     // Holds every routed layer's discrete routing fixed (gradient checks).
     void freeze_moe_routing(bool frozen);
     // Loss-free balancing bias [num_moe_layers × E] and the token counts per expert
@@ -79,8 +83,14 @@ class GptModel {
     // 0.8·mean), then clears the counts. gamma = 0 only clears.
     void update_moe_bias(float gamma);
 
+    // The loss-free bias row of block `block`'s routed MLP or attention; null when that
+    // sub-layer is not routed.
+    const float* moe_bias_row(int block, bool attention) const;
+
     const GptConfig& config() const { return config_; }
     const ParamLayout& layout() const { return layout_; }
+    // The parameters bound per tensor (read-only use: GptInference runs on them).
+    const GptTensors& tensors() const { return p_; }
     float* params() { return params_.data(); }
     const float* params() const { return params_.data(); }
     float* grads() { return grads_.data(); }

@@ -59,7 +59,7 @@ void MoeMlp::assign_capacity(int N, bool training) {
     // (switch and gshard only).
     const float cf = training ? cf_train_ : cf_eval_;
     std::fill(load_.begin(), load_.end(), 0);
-    const bool capped = kind_ == MoeKind::Switch || kind_ == MoeKind::GShard;
+    const bool capped = capacity_limits_ && (kind_ == MoeKind::Switch || kind_ == MoeKind::GShard);
     const int per_token = kind_ == MoeKind::GShard ? 2 : 1;
     const int cap = capped ? static_cast<int>(std::ceil(cf * per_token * N / E)) : N * K;
     int64_t dropped = 0;

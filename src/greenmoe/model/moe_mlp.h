@@ -56,6 +56,9 @@ class MoeMlp {
     // the continuous values (logits, probabilities, gate weights, outputs, losses).
     void freeze_routing(bool frozen) { router_.freeze(frozen); }
 
+    // Without limits every choice reaches its expert (see GptModel::set_capacity_limits).
+    void set_capacity_limits(bool enabled) { capacity_limits_ = enabled; }
+
     // Selections of the last forward, for tests: [N, K] expert ids and whether each choice
     // reached an expert (admitted) — -1 / 0 where there is none.
     int choices_per_token() const { return K_; }
@@ -70,6 +73,7 @@ class MoeMlp {
     MoeKind kind_;
     int C_, H_, E_, K_, max_tokens_;
     float cf_train_, cf_eval_;
+    bool capacity_limits_ = true;
     MoeRouter router_;
 
     // Per forward (sizes for max_tokens).
