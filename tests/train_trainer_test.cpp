@@ -77,6 +77,33 @@ TEST(Trainer, LossFallsOnTinyShakespeare) {
     EXPECT_EQ(read_log(tmp / "run/log.jsonl", "done").size(), 1u);
 }
 
+TEST(Trainer, HellaSwagEveryNStepsIsLogged) {
+    testing::TempDir tmp;
+    TrainConfig c = tiny_config(4);
+    c.val_every = 0;
+    c.hellaswag_every = 2;
+    c.hellaswag_limit = 3;
+    c.hellaswag_data =
+        (testing::shared_data() / "hellaswag" / "hellaswag_val_full.txt.bz2").string();
+    TrainOptions o = options_for(tmp, "run");
+    o.data.tokenizer_dir = testing::tokenizer_dir();
+    const TrainSummary s = train(c, o);
+    const auto evals = read_log(tmp / "run/log.jsonl", "eval");
+    ASSERT_EQ(evals.size(), 2u);  // step 2 and the end (step 4)
+    EXPECT_EQ(evals[0]["step"].get<int>(), 2);
+    EXPECT_EQ(evals[1]["step"].get<int>(), 4);
+    for (const auto& e : evals) {
+        EXPECT_EQ(e["task"], "hellaswag");
+        EXPECT_EQ(e["items"].get<int>(), 3);
+        const double acc = e["acc_norm"].get<double>();
+        EXPECT_TRUE(acc == 0.0 || acc == 1.0 / 3 || acc == 2.0 / 3 || acc == 1.0) << acc;
+        EXPECT_TRUE(e.contains("harness_acc_norm"));
+    }
+    EXPECT_DOUBLE_EQ(s.final_hellaswag_acc_norm, evals[1]["acc_norm"].get<double>());
+    EXPECT_DOUBLE_EQ(read_log(tmp / "run/log.jsonl", "done")[0]["hellaswag_acc_norm"].get<double>(),
+                     s.final_hellaswag_acc_norm);
+}
+
 TEST(Trainer, SameSeedGivesTheSameRun) {
     testing::TempDir tmp;
     train(tiny_config(6), options_for(tmp, "a"));

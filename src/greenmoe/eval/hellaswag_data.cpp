@@ -243,6 +243,8 @@ HellaSwagItem make_text_item(const std::array<std::string, kLinesPerItem>& lines
           file, first_line + 1, first_line, lines[1]);
     item.label = label[0] - '0';
     for (size_t i = 0; i < 4; ++i) item.endings[i] = lines[2 + i];
+    item.raw_context = item.context;
+    item.raw_endings = item.endings;
     return item;
 }
 
@@ -339,6 +341,13 @@ std::vector<HellaSwagItem> read_hellaswag_jsonl(const std::filesystem::path& pat
         const std::string& ctx_b = json_string_field(doc, "ctx_b", at);
         item.context =
             hellaswag_preprocess(item.activity_label + ": " + ctx_a + " " + capitalize(ctx_b));
+        // rowanz's file has "ctx" = ctx_a + " " + ctx_b (just ctx_a when ctx_b is empty);
+        // copies without it get the same text.
+        if (doc.contains("ctx")) {
+            item.raw_context = json_string_field(doc, "ctx", at);
+        } else {
+            item.raw_context = ctx_b.empty() ? ctx_a : ctx_a + " " + ctx_b;
+        }
         auto endings = doc.find("endings");
         check(endings != doc.end(), "{}: missing field \"endings\" (expected a list of 4 strings)",
               at);
@@ -350,7 +359,8 @@ std::vector<HellaSwagItem> read_hellaswag_jsonl(const std::filesystem::path& pat
             const auto& ending = (*endings)[i];
             check(ending.is_string(), "{}: \"endings\" must be a list of 4 strings, item {} is {}",
                   at, i, ending.type_name());
-            item.endings[i] = hellaswag_preprocess(ending.get_ref<const std::string&>());
+            item.raw_endings[i] = ending.get_ref<const std::string&>();
+            item.endings[i] = hellaswag_preprocess(item.raw_endings[i]);
         }
         item.label = json_label(doc, at);
         items.push_back(std::move(item));

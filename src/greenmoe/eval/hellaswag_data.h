@@ -9,7 +9,8 @@
 
 namespace greenmoe {
 
-// One multiple-choice item. The model scores `context + " " + endings[i]` for each i.
+// One multiple-choice item. lm-evaluation-harness scores `context + " " + endings[i]`;
+// nanoGPT / llm.c score `raw_context + " " + raw_endings[i]`.
 struct HellaSwagItem {
     std::string activity_label;
     // The text the endings continue, with the activity label in front
@@ -18,6 +19,11 @@ struct HellaSwagItem {
     // preprocess(activity_label + ": " + ctx). No trailing space; the scorer adds the separator.
     std::string context;
     std::array<std::string, 4> endings;
+    // The jsonl's own text, unprocessed, as nanoGPT's hellaswag.py uses it: "ctx" (no
+    // activity label) and the endings as written. The text format has only its cleaned
+    // lines, so there these equal context and endings.
+    std::string raw_context;
+    std::array<std::string, 4> raw_endings;
     int label = -1;      // 0..3
     std::string source;  // "file:line" of the item, for messages
 };

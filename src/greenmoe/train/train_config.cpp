@@ -33,6 +33,8 @@ void TrainConfig::validate() const {
     check(val_every >= 0 && sample_every >= 0 && checkpoint_every >= 0,
           "eval.val_every, eval.sample_every and checkpoint.every must be ≥ 0");
     check(val_tokens >= 1, "eval.val_tokens must be ≥ 1");
+    check(hellaswag_every >= 0 && hellaswag_limit >= 0,
+          "eval.hellaswag_every and eval.hellaswag_limit must be ≥ 0");
     check(top_k >= 0 && temperature > 0, "eval.top_k must be ≥ 0 and eval.temperature > 0");
     check(keep_checkpoints >= 1, "checkpoint.keep must be ≥ 1");
     check(!dataset.empty() || !train_data.empty(),
@@ -65,7 +67,10 @@ nlohmann::json train_config_to_json(const TrainConfig& c) {
                  {"sample_tokens", c.sample_tokens},
                  {"top_k", c.top_k},
                  {"temperature", c.temperature},
-                 {"sample_prompt", c.sample_prompt}};
+                 {"sample_prompt", c.sample_prompt},
+                 {"hellaswag_every", c.hellaswag_every},
+                 {"hellaswag_limit", c.hellaswag_limit},
+                 {"hellaswag_data", c.hellaswag_data}};
     j["checkpoint"] = {{"every", c.checkpoint_every}, {"keep", c.keep_checkpoints}};
     j["data"] = {{"dataset", c.dataset}, {"train", c.train_data}, {"val", c.val_data}};
     return j;
@@ -109,6 +114,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
         r.get("top_k", c.top_k);
         r.get("temperature", c.temperature);
         r.get("sample_prompt", c.sample_prompt);
+        r.get("hellaswag_every", c.hellaswag_every);
+        r.get("hellaswag_limit", c.hellaswag_limit);
+        r.get("hellaswag_data", c.hellaswag_data);
         r.finish();
     }
     if (j.contains("checkpoint")) {

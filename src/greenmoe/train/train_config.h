@@ -37,6 +37,12 @@ struct TrainConfig {
     int top_k = 50;
     float temperature = 1.0f;
     std::string sample_prompt = "";  // empty: start from <|endoftext|>
+    // HellaSwag during training: every N steps and at the end (0 = never), on the first
+    // `hellaswag_limit` items (0 = all 10,042) of `hellaswag_data` (a file or folder; empty:
+    // the data folder, the cache, then a download).
+    int64_t hellaswag_every = 0;
+    int64_t hellaswag_limit = 0;
+    std::string hellaswag_data = "";
 
     // "checkpoint".
     int64_t checkpoint_every = 0;  // 0 = only at the end

@@ -14,6 +14,8 @@
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/progress.h"
 #include "greenmoe/core/rng.h"
+#include "greenmoe/eval/hellaswag.h"
+#include "greenmoe/eval/hellaswag_files.h"
 #include "greenmoe/eval/sampler.h"
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
@@ -126,7 +128,7 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
     write_file_atomic(options.out_dir / "config.json", config_json.dump(2) + "\n");
 
     std::optional<Gpt2Tokenizer> tokenizer;
-    if (config.sample_every > 0)
+    if (config.sample_every > 0 || config.hellaswag_every > 0)
         tokenizer = Gpt2Tokenizer::load(
             find_tokenizer_dir(where.tokenizer_dir.empty() ? "" : where.tokenizer_dir.string()));
 
@@ -184,6 +186,35 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
                          val_loss);
         }
     };
+    // HellaSwag with the current weights; the items are read once, at the first use.
+    std::vector<HellaSwagItem> hellaswag_items;
+    auto run_hellaswag = [&](int64_t step) {
+        if (hellaswag_items.empty()) {
+            const fs::path file = find_or_fetch_hellaswag(config.hellaswag_data, where);
+            hellaswag_items = read_hellaswag(file, static_cast<size_t>(config.hellaswag_limit));
+            check(!hellaswag_items.empty(), "{}: no HellaSwag items", file.string());
+        }
+        HellaSwagOptions ho;
+        ho.progress = !options.quiet;
+        const HellaSwagResult r = evaluate_hellaswag(model, *tokenizer, hellaswag_items, ho);
+        summary.final_hellaswag_acc_norm = r.acc_norm();
+        log.write({{"type", "eval"},
+                   {"step", step},
+                   {"task", "hellaswag"},
+                   {"items", r.items},
+                   {"acc", r.acc()},
+                   {"acc_norm", r.acc_norm()},
+                   {"harness_acc", r.harness_acc()},
+                   {"harness_acc_norm", r.harness_acc_norm()},
+                   {"seconds", r.seconds}});
+        if (!options.quiet) {
+            std::fprintf(stderr,
+                         "step %5lld | hellaswag %lld items: acc %.4f acc_norm %.4f (harness "
+                         "%.4f / %.4f)\n",
+                         static_cast<long long>(step), static_cast<long long>(r.items), r.acc(),
+                         r.acc_norm(), r.harness_acc(), r.harness_acc_norm());
+        }
+    };
     auto save = [&]() {
         state.data = loader.position();
         summary.last_checkpoint =
@@ -194,7 +225,10 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
     for (int64_t step = start_step; step < end_step; ++step) {
         const bool last = step == config.max_steps - 1;
         if (val_set && step % config.val_every == 0) run_validation(step);
-        if (tokenizer && step > 0 && (step % config.sample_every == 0 || last)) {
+        if (config.hellaswag_every > 0 && step > 0 && step % config.hellaswag_every == 0) {
+            run_hellaswag(step);
+        }
+        if (config.sample_every > 0 && step > 0 && (step % config.sample_every == 0 || last)) {
             SampleOptions so;
             so.max_new_tokens = config.sample_tokens;
             so.temperature = config.temperature;
@@ -291,12 +325,16 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
             : 0.0;
     if (state.step >= config.max_steps && start_step < config.max_steps) {
         if (val_set) run_validation(state.step);
+        if (config.hellaswag_every > 0) run_hellaswag(state.step);
         nlohmann::json done = {{"type", "done"},
                                {"step", state.step},
                                {"train_loss", summary.final_train_loss},
                                {"tokens", state.tokens_seen},
                                {"train_seconds", state.train_seconds}};
         if (summary.final_val_loss >= 0) done["val_loss"] = summary.final_val_loss;
+        if (summary.final_hellaswag_acc_norm >= 0) {
+            done["hellaswag_acc_norm"] = summary.final_hellaswag_acc_norm;
+        }
         log.write(done);
     }
     if (!options.quiet) {

@@ -23,7 +23,8 @@ struct TrainOptions {
 struct TrainSummary {
     int64_t steps_done = 0;
     double final_train_loss = 0.0;
-    double final_val_loss = -1.0;  // -1 when no validation ran
+    double final_val_loss = -1.0;            // -1 when no validation ran
+    double final_hellaswag_acc_norm = -1.0;  // -1 when HellaSwag never ran
     double tokens_per_second = 0.0;
     std::filesystem::path last_checkpoint;
 };

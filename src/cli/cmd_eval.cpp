@@ -1,0 +1,148 @@
+// `greenmoe eval`: HellaSwag accuracy or validation loss of a checkpoint.
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "greenmoe/core/error.h"
+#include "greenmoe/eval/hellaswag.h"
+#include "greenmoe/eval/hellaswag_files.h"
+#include "greenmoe/eval/val_loss.h"
+#include "greenmoe/io/atomic_file.h"
+#include "greenmoe/model/model_loader.h"
+#include "greenmoe/text/tokenizer_files.h"
+#include "greenmoe/train/checkpoint.h"
+#include "greenmoe/train/train_config.h"
+
+namespace greenmoe::cli {
+
+namespace {
+
+struct EvalArgs {
+    std::string checkpoint, task = "hellaswag", data, data_dir, cache_dir, tokenizer, json_out;
+    std::string val_data;
+    int64_t limit = 0, val_tokens = 0;
+    int batch_items = 16, batch_size = 8;
+    bool quiet = false;
+};
+
+nlohmann::json run_hellaswag(const EvalArgs& args) {
+    DataLocations given;
+    given.data_dir = args.data_dir;
+    given.cache_dir = args.cache_dir;
+    const DataLocations where = resolve_data_locations(given);
+    const auto file = find_or_fetch_hellaswag(args.data, where);
+    const auto items = read_hellaswag(file, static_cast<size_t>(args.limit));
+    check(!items.empty(), "{}: no HellaSwag items", file.string());
+    const auto model = load_model(args.checkpoint, 1, 1);
+    const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args.tokenizer));
+    HellaSwagOptions options;
+    options.items_per_batch = args.batch_items;
+    options.progress = !args.quiet;
+    const HellaSwagResult r = evaluate_hellaswag(*model, tokenizer, items, options);
+    std::printf(
+        "hellaswag: %lld items from %s | completion acc %.4f acc_norm %.4f | harness acc %.4f "
+        "acc_norm %.4f | %.1f s (%.1f items/s)%s\n",
+        static_cast<long long>(r.items), file.filename().c_str(), r.acc(), r.acc_norm(),
+        r.harness_acc(), r.harness_acc_norm(), r.seconds, r.items / std::max(r.seconds, 1e-9),
+        r.truncated > 0 ? fmt::format(" | {} contexts cut to fit block_size", r.truncated).c_str()
+                        : "");
+    return {{"task", "hellaswag"},
+            {"file", file.string()},
+            {"items", r.items},
+            {"acc", r.acc()},
+            {"acc_norm", r.acc_norm()},
+            {"harness_acc", r.harness_acc()},
+            {"harness_acc_norm", r.harness_acc_norm()},
+            {"truncated", r.truncated},
+            {"seconds", r.seconds}};
+}
+
+nlohmann::json run_val_loss(const EvalArgs& args) {
+    namespace fs = std::filesystem;
+    // The run's own settings when the checkpoint has them (state.json), else the options.
+    std::string pattern = args.val_data;
+    int T = 0;
+    int64_t tokens = args.val_tokens;
+    const fs::path weights = resolve_checkpoint_weights(args.checkpoint);
+    const fs::path state = weights.parent_path() / "state.json";
+    if (fs::is_regular_file(state)) {
+        const TrainConfig config =
+            train_config_from_json(read_train_state(weights.parent_path()).config);
+        T = config.seq_len;
+        if (tokens <= 0) tokens = config.val_tokens;
+        if (pattern.empty()) pattern = config.val_data;
+        if (pattern.empty()) {
+            DataLocations given;
+            given.data_dir = args.data_dir;
+            given.cache_dir = args.cache_dir;
+            given.tokenizer_dir = args.tokenizer;
+            pattern = prepare_named_dataset(config.dataset, resolve_data_locations(given)).val;
+        }
+    }
+    check(!pattern.empty(),
+          "--task val-loss: {} has no training state to take the validation data from; pass "
+          "--val-data <shard pattern>",
+          args.checkpoint);
+    if (tokens <= 0) tokens = 32768;
+    auto model = load_model(args.checkpoint, args.batch_size, T);
+    if (T == 0) T = model->config().block_size;
+    ValidationSet set(pattern, T, tokens);
+    const double loss = validation_loss(*model, set);
+    std::printf("val-loss: %.6f over %lld tokens (%zu sequences of %d) from %s\n", loss,
+                static_cast<long long>(set.num_tokens()), set.num_sequences(), T, pattern.c_str());
+    return {{"task", "val-loss"},
+            {"val_loss", loss},
+            {"val_tokens", set.num_tokens()},
+            {"seq_len", T},
+            {"data", pattern}};
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app) {
+    auto args = std::make_shared<EvalArgs>();
+    CLI::App* cmd = app.add_subcommand(
+        "eval",
+        "Evaluate a model: HellaSwag accuracy (completion style as nanoGPT/llm.c, and "
+        "lm-evaluation-harness style, both reported) or the validation loss.");
+    cmd->add_option("--checkpoint", args->checkpoint,
+                    "run folder, checkpoint folder, greenmoe model.safetensors, or a Hugging Face "
+                    "GPT-2 folder")
+        ->required();
+    cmd->add_option("--task", args->task, "hellaswag or val-loss")
+        ->check(CLI::IsMember({"hellaswag", "val-loss"}))
+        ->capture_default_str();
+    cmd->add_option("--limit", args->limit, "score only the first N HellaSwag items (0 = all)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--data", args->data,
+                    "HellaSwag file (raw hellaswag_val.jsonl, or llama.cpp's 6-line "
+                    "hellaswag_val_full.txt[.bz2]) or a folder holding one; default: the data "
+                    "folder, the cache, then a download of the public jsonl");
+    cmd->add_option("--data-dir", args->data_dir, "folder with datasets (default: $GREENMOE_DATA)");
+    cmd->add_option(
+        "--cache-dir", args->cache_dir,
+        "downloads and prepared shards (default: $GREENMOE_CACHE or ~/.cache/greenmoe)");
+    cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
+    cmd->add_option("--batch-items", args->batch_items, "HellaSwag items scored together")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    cmd->add_option("--val-data", args->val_data,
+                    "validation shard pattern (default: the run's own validation data)");
+    cmd->add_option("--val-tokens", args->val_tokens,
+                    "validation tokens to score (default: the run's eval.val_tokens)");
+    cmd->add_option("--batch-size", args->batch_size, "sequences per forward for val-loss")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    cmd->add_option("--json", args->json_out, "also write the result as JSON to this file");
+    cmd->add_flag("-q,--quiet", args->quiet, "no progress bar");
+    cmd->callback([args]() {
+        const nlohmann::json result =
+            args->task == "hellaswag" ? run_hellaswag(*args) : run_val_loss(*args);
+        if (!args->json_out.empty()) write_file_atomic(args->json_out, result.dump(2) + "\n");
+    });
+}
+
+}  // namespace greenmoe::cli
