@@ -1,0 +1,60 @@
+// `greenmoe report`: a self-contained report.html on one or several training runs.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "greenmoe/core/error.h"
+#include "greenmoe/report/html_report.h"
+#include "greenmoe/report/run_data.h"
+
+namespace greenmoe::cli {
+
+void register_report(CLI::App& app) {
+    struct Args {
+        std::vector<std::string> runs;
+        std::string out, title;
+        int snapshots = 6;
+        bool quiet = false;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App* cmd = app.add_subcommand(
+        "report",
+        "Write report.html on training runs: config, losses, HellaSwag, throughput, energy and "
+        "CO2e, expert load, and (for several runs) HellaSwag accuracy against CO2e. One file, "
+        "no network needed to view it.");
+    cmd->add_option("runs", args->runs, "run folders (the --out folders of greenmoe train)")
+        ->required();
+    cmd->add_option("-o,--out", args->out,
+                    "output file (default: RUN/report.html for one run, ./report.html for "
+                    "several)");
+    cmd->add_option("--title", args->title, "page title");
+    cmd->add_option("--snapshots", args->snapshots,
+                    "expert-load maps over time per MoE run (0 = only the last step)")
+        ->capture_default_str();
+    cmd->add_flag("-q,--quiet", args->quiet, "print nothing on success");
+    cmd->callback([args]() {
+        check(args->snapshots >= 0 && args->snapshots <= 24,
+              "--snapshots must be in [0, 24], got {}", args->snapshots);
+        std::vector<report::RunData> runs;
+        for (const auto& folder : args->runs) runs.push_back(report::read_run(folder));
+        std::filesystem::path out = args->out;
+        if (out.empty())
+            out = runs.size() == 1 ? std::filesystem::path(args->runs[0]) / "report.html"
+                                   : std::filesystem::path("report.html");
+        std::error_code ec;
+        check(!std::filesystem::is_directory(out, ec),
+              "-o {}: is a folder (expected the path of the .html file to write)", out.string());
+        report::ReportOptions options;
+        if (!args->title.empty()) options.title = args->title;
+        options.load_snapshots = args->snapshots;
+        report::write_report_html(runs, out, options);
+        if (!args->quiet)
+            std::printf("report: %zu run%s -> %s\n", runs.size(), runs.size() == 1 ? "" : "s",
+                        out.string().c_str());
+    });
+}
+
+}  // namespace greenmoe::cli
