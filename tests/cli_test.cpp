@@ -36,7 +36,8 @@ std::string tiny_train_args(const testing::TempDir& tmp) {
 TEST(Cli, HelpListsEveryCommand) {
     const auto r = run_command(bin() + " --help");
     EXPECT_EQ(r.exit_code, 0);
-    for (const char* cmd : {"prepare", "train", "generate", "convert"}) {
+    for (const char* cmd :
+         {"prepare", "train", "eval", "generate", "convert", "simplify", "energy", "report"}) {
         EXPECT_NE(r.output.find(cmd), std::string::npos) << cmd;
         const auto sub = run_command(bin() + " " + cmd + " --help");
         EXPECT_EQ(sub.exit_code, 0) << cmd;

@@ -2,6 +2,8 @@
 // 10 steps + save + resume + 10 steps equals 20 steps bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -131,6 +133,7 @@ TEST(Trainer, TenStepsSaveResumeTenStepsEqualsTwentySteps) {
     const TrainSummary half = train(tiny_config(20), first);
     EXPECT_EQ(half.steps_done, 10);
     ASSERT_TRUE(latest_checkpoint(tmp / "resumed").has_value());
+    const std::string first_segment = read_file(tmp / "resumed/emissions.csv");
     const TrainSummary rest = train(tiny_config(20), options_for(tmp, "resumed"));
     EXPECT_EQ(rest.steps_done, 20);
 
@@ -151,6 +154,31 @@ TEST(Trainer, TenStepsSaveResumeTenStepsEqualsTwentySteps) {
     const auto vb = read_log(tmp / "resumed/log.jsonl", "val");
     ASSERT_EQ(va.size(), vb.size());
     for (size_t i = 0; i < va.size(); ++i) EXPECT_EQ(va[i]["val_loss"], vb[i]["val_loss"]);
+
+    // Energy: one emissions.csv row per segment, the first kept as it was; the logged
+    // totals carry on across the resume.
+    auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+    const std::string both_segments = read_file(tmp / "resumed/emissions.csv");
+    EXPECT_EQ(lines(read_file(tmp / "straight/emissions.csv")), 2);  // header + 1 row
+    EXPECT_EQ(lines(first_segment), 2);
+    EXPECT_EQ(lines(both_segments), 3);
+    EXPECT_EQ(both_segments.rfind(first_segment, 0), 0u);
+    EXPECT_EQ(both_segments.rfind("timestamp,project_name,run_id", 0), 0u);
+    double previous = 0.0;
+    for (const auto& record : b) {
+        ASSERT_TRUE(record.contains("energy_j")) << record.dump();
+        const double joules = record["energy_j"].get<double>();
+        EXPECT_GE(joules, previous) << "step " << record["step"];
+        EXPECT_GT(record["co2e_g"].get<double>(), 0.0);
+        EXPECT_NEAR(record["j_per_token"].get<double>(), joules / record["tokens"].get<double>(),
+                    1e-9 * joules);
+        previous = joules;
+    }
+    EXPECT_GT(previous, b[9]["energy_j"].get<double>());
+    const auto done = read_log(tmp / "resumed/log.jsonl", "done");
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_NEAR(done[0]["energy_j"].get<double>(), rest.energy_joules, 1e-9 * rest.energy_joules);
+    EXPECT_GE(rest.energy_joules, previous);
 }
 
 TEST(Trainer, ResumeWithLogLinesPastTheCheckpointDropsThem) {

@@ -7,6 +7,8 @@
 
 #include "commands.h"
 #include "greenmoe/core/error.h"
+#include "greenmoe/energy/energy_monitor.h"
+#include "greenmoe/energy/energy_options.h"
 #include "greenmoe/eval/hellaswag.h"
 #include "greenmoe/eval/hellaswag_files.h"
 #include "greenmoe/eval/val_loss.h"
@@ -26,6 +28,7 @@ struct EvalArgs {
     int64_t limit = 0, val_tokens = 0;
     int batch_items = 16, batch_size = 8;
     bool quiet = false;
+    EnergyOptions energy;
 };
 
 nlohmann::json run_hellaswag(const EvalArgs& args) {
@@ -138,9 +141,19 @@ void register_eval(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--json", args->json_out, "also write the result as JSON to this file");
     cmd->add_flag("-q,--quiet", args->quiet, "no progress bar");
+    add_energy_options(cmd, args->energy);
     cmd->callback([args]() {
-        const nlohmann::json result =
+        EnergyMonitor energy(args->energy);
+        energy.begin_window("eval");
+        nlohmann::json result =
             args->task == "hellaswag" ? run_hellaswag(*args) : run_val_loss(*args);
+        const EnergyMeasurement m = energy.end_window("eval");
+        if (energy.enabled()) {
+            std::fprintf(stderr, "%s\n", energy.summary_line(m).c_str());
+            result["energy_j"] = m.total_joules_with_pue;
+            result["co2e_g"] = m.co2e_g;
+            result["energy_source"] = m.source_label;
+        }
         if (!args->json_out.empty()) write_file_atomic(args->json_out, result.dump(2) + "\n");
     });
 }

@@ -3,6 +3,8 @@
 #include <memory>
 
 #include "commands.h"
+#include "greenmoe/energy/energy_monitor.h"
+#include "greenmoe/energy/energy_options.h"
 #include "greenmoe/eval/sampler.h"
 #include "greenmoe/model/model_loader.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
@@ -15,6 +17,7 @@ void register_generate(CLI::App& app) {
         std::string checkpoint, prompt, tokenizer;
         SampleOptions sample;
         bool no_cache = false;
+        EnergyOptions energy;
     };
     auto args = std::make_shared<Args>();
     args->sample.max_new_tokens = 100;
@@ -36,7 +39,10 @@ void register_generate(CLI::App& app) {
     cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
     cmd->add_flag("--no-cache", args->no_cache,
                   "re-run the whole text for every token (slow; for comparison)");
+    add_energy_options(cmd, args->energy);
     cmd->callback([args]() {
+        EnergyMonitor energy(args->energy);
+        energy.begin_window("generate");
         const auto model = load_model(args->checkpoint, 1, args->no_cache ? 0 : 1);
         const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args->tokenizer));
         std::vector<int> prompt = args->prompt.empty() ? std::vector<int>{tokenizer.eot_token()}
@@ -45,6 +51,12 @@ void register_generate(CLI::App& app) {
                                          ? generate_recompute(*model, prompt, args->sample)
                                          : generate(*model, prompt, args->sample);
         std::printf("%s%s\n", args->prompt.c_str(), tokenizer.decode(out).c_str());
+        const EnergyMeasurement m = energy.end_window("generate");
+        if (energy.enabled()) {
+            std::fprintf(stderr, "%zu tokens, %.3g J/token | %s\n", out.size(),
+                         out.empty() ? 0.0 : m.total_joules_with_pue / double(out.size()),
+                         energy.summary_line(m).c_str());
+        }
     });
 }
 

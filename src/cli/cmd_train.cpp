@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "greenmoe/energy/energy_options.h"
 #include "greenmoe/train/trainer.h"
 
 namespace greenmoe::cli {
@@ -13,6 +14,7 @@ void register_train(CLI::App& app) {
         std::vector<std::string> sets;
         bool no_resume = false, quiet = false;
         int64_t stop_at = -1;
+        EnergyOptions energy;
     };
     auto args = std::make_shared<Args>();
     CLI::App* cmd = app.add_subcommand(
@@ -43,6 +45,7 @@ void register_train(CLI::App& app) {
                     "save a checkpoint and stop once this many steps are done (the run can be "
                     "resumed later)");
     cmd->add_flag("-q,--quiet", args->quiet, "no progress lines on the console");
+    add_energy_options(cmd, args->energy);
     cmd->callback([args]() {
         const TrainConfig config =
             train_config_from_json(load_config_json(args->config, args->sets));
@@ -55,6 +58,7 @@ void register_train(CLI::App& app) {
         options.resume = !args->no_resume;
         options.stop_at_step = args->stop_at;
         options.quiet = args->quiet;
+        options.energy = args->energy;
         train(config, options);
     });
 }

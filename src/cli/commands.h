@@ -9,5 +9,9 @@ void register_prepare(CLI::App& app);
 void register_train(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_convert(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_energy(CLI::App& app);
+void register_simplify(CLI::App& app);
+void register_report(CLI::App& app);
 
 }  // namespace greenmoe::cli

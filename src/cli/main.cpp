@@ -17,7 +17,11 @@ int main(int argc, char** argv) {
     greenmoe::cli::register_prepare(app);
     greenmoe::cli::register_train(app);
     greenmoe::cli::register_generate(app);
+    greenmoe::cli::register_eval(app);
     greenmoe::cli::register_convert(app);
+    greenmoe::cli::register_simplify(app);
+    greenmoe::cli::register_energy(app);
+    greenmoe::cli::register_report(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -14,6 +14,8 @@
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/progress.h"
 #include "greenmoe/core/rng.h"
+#include "greenmoe/energy/emissions_csv.h"
+#include "greenmoe/energy/energy_monitor.h"
 #include "greenmoe/eval/hellaswag.h"
 #include "greenmoe/eval/hellaswag_files.h"
 #include "greenmoe/eval/sampler.h"
@@ -169,6 +171,25 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
                                  ? std::min(options.stop_at_step, config.max_steps)
                                  : config.max_steps;
 
+    // Energy of this segment (from here to the end of train()), added to what earlier
+    // segments of the run spent (kept in the checkpoint, so it matches the log).
+    EnergyMonitor energy(options.energy);
+    energy.begin_window("run");
+    double prior_joules = 0.0, prior_co2e_g = 0.0;
+    if (state.extra.contains("energy")) {
+        prior_joules = state.extra["energy"].value("joules", 0.0);
+        prior_co2e_g = state.extra["energy"].value("co2e_g", 0.0);
+    }
+    auto energy_fields = [&](const EnergyMeasurement& m, nlohmann::json& record) {
+        if (!energy.enabled()) return;
+        const double joules = prior_joules + m.total_joules_with_pue;
+        record["energy_j"] = joules;
+        record["co2e_g"] = prior_co2e_g + m.co2e_g;
+        record["j_per_token"] =
+            state.tokens_seen > 0 ? joules / static_cast<double>(state.tokens_seen) : 0.0;
+        record["energy_source"] = m.source_label;
+    };
+
     // Validation at the start of a step (before its update) and once more at the end.
     auto run_validation = [&](int64_t step) {
         const auto t0 = Clock::now();
@@ -217,6 +238,11 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
     };
     auto save = [&]() {
         state.data = loader.position();
+        if (energy.enabled()) {
+            const EnergyMeasurement m = energy.peek("run");
+            state.extra["energy"] = {{"joules", prior_joules + m.total_joules_with_pue},
+                                     {"co2e_g", prior_co2e_g + m.co2e_g}};
+        }
         summary.last_checkpoint =
             save_checkpoint(options.out_dir, model, optimizer, state, config.keep_checkpoints);
     };
@@ -297,26 +323,35 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
                 record["aux_loss"] = aux;
                 record["moe"] = moe_stats.to_json(model);
             }
+            const EnergyMeasurement so_far = energy.peek("run");
+            energy_fields(so_far, record);
             log.write(record);
             if (!options.quiet) {
                 // Wall time per step so far, validation and samples included.
                 const double avg = seconds_since(loop_start) / static_cast<double>(session_steps);
-                std::fprintf(stderr,
-                             "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | "
-                             "%.0f ms | ETA %s%s\n",
-                             static_cast<long long>(step + 1),
-                             static_cast<long long>(config.max_steps), loss, lr, norm, tok_per_s,
-                             dt * 1e3,
-                             ProgressBar::format_duration(
-                                 avg * static_cast<double>(config.max_steps - step - 1))
-                                 .c_str(),
-                             model.num_moe_layers() > 0 ? moe_stats.summary(aux).c_str() : "");
+                std::fprintf(
+                    stderr,
+                    "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | "
+                    "%.0f ms | ETA %s%s%s\n",
+                    static_cast<long long>(step + 1), static_cast<long long>(config.max_steps),
+                    loss, lr, norm, tok_per_s, dt * 1e3,
+                    ProgressBar::format_duration(avg *
+                                                 static_cast<double>(config.max_steps - step - 1))
+                        .c_str(),
+                    model.num_moe_layers() > 0 ? moe_stats.summary(aux).c_str() : "",
+                    energy.enabled() ? (" | " + energy.progress_text(so_far)).c_str() : "");
             }
         }
         if ((config.checkpoint_every > 0 && state.step % config.checkpoint_every == 0) ||
             state.step == end_step) {
             save();
         }
+    }
+    const EnergyMeasurement segment = energy.end_window("run");
+    if (energy.enabled()) {
+        EmissionsCsv(options.out_dir / "emissions.csv").append(energy.emissions_row(segment));
+        summary.energy_joules = prior_joules + segment.total_joules_with_pue;
+        summary.co2e_g = prior_co2e_g + segment.co2e_g;
     }
     summary.steps_done = state.step;
     summary.tokens_per_second =
@@ -335,6 +370,7 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
         if (summary.final_hellaswag_acc_norm >= 0) {
             done["hellaswag_acc_norm"] = summary.final_hellaswag_acc_norm;
         }
+        energy_fields(segment, done);
         log.write(done);
     }
     if (!options.quiet) {
@@ -346,6 +382,7 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
                          ? fmt::format(", val loss {:.4f}", summary.final_val_loss).c_str()
                          : "",
                      summary.tokens_per_second);
+        if (energy.enabled()) std::fprintf(stderr, "%s\n", energy.summary_line(segment).c_str());
     }
     return summary;
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "greenmoe/energy/energy_options.h"
 #include "greenmoe/train/datasets.h"
 #include "greenmoe/train/train_config.h"
 
@@ -18,6 +19,9 @@ struct TrainOptions {
     bool resume = true;     // continue from out_dir's latest checkpoint when there is one
     int64_t stop_at_step = -1;  // save and stop once this many steps are done (< max_steps)
     bool quiet = false;         // no console progress lines
+    // Energy and CO2e: measured or estimated per segment, logged at every log step and
+    // appended to <out_dir>/emissions.csv at the end of each segment.
+    EnergyOptions energy;
 };
 
 struct TrainSummary {
@@ -25,6 +29,8 @@ struct TrainSummary {
     double final_train_loss = 0.0;
     double final_val_loss = -1.0;            // -1 when no validation ran
     double final_hellaswag_acc_norm = -1.0;  // -1 when HellaSwag never ran
+    double energy_joules = 0.0;              // the whole run's (all segments), PUE included
+    double co2e_g = 0.0;
     double tokens_per_second = 0.0;
     std::filesystem::path last_checkpoint;
 };
