@@ -129,13 +129,16 @@ TEST(Cli, PrepareThenTrainThenGenerateThenExport) {
         "' --set 'data.val=" + (tmp / "shards/stories_val_*.bin").string() + "'" +
         tiny_train_args(tmp) + " --set eval.val_every=1 --set eval.val_tokens=64");
     ASSERT_EQ(trained.exit_code, 0) << trained.output;
-    const auto gen = run_command(bin() + " generate -n 5 --seed 1 --prompt Once --checkpoint " +
-                                 (tmp / "run").string());
+    // The text, then (on stderr) the energy summary, which differs between runs.
+    const std::string generate =
+        bin() + " generate -n 5 --seed 1 --prompt Once --checkpoint " + (tmp / "run").string();
+    const auto gen = run_command(generate + " --no-energy");
     ASSERT_EQ(gen.exit_code, 0) << gen.output;
     EXPECT_EQ(gen.output.rfind("Once", 0), 0u) << gen.output;
-    const auto gen2 = run_command(bin() + " generate -n 5 --seed 1 --prompt Once --checkpoint " +
-                                  (tmp / "run").string());
+    const auto gen2 = run_command(generate + " --no-energy");
     EXPECT_EQ(gen.output, gen2.output) << "same seed, same text";
+    const auto with_energy = run_command(generate);
+    EXPECT_NE(with_energy.output.find("J/token"), std::string::npos) << with_energy.output;
     const auto exported = run_command(bin() + " convert --to-hf " + (tmp / "run").string() +
                                       " --out " + (tmp / "hf").string());
     ASSERT_EQ(exported.exit_code, 0) << exported.output;

@@ -75,7 +75,7 @@ void GptModel::build_layout() {
             layout_.add(block_name(l, "mlp.c_proj.bias"), {C});
             continue;
         }
-        const int64_t E = config_.n_experts, H = config_.hidden();
+        const int64_t E = config_.mlp_experts(l), H = config_.hidden();
         if (config_.mlp == "condmlp") {
             layout_.add(block_name(l, "mlp.c_fc.weight"), {H, C});
             layout_.add(block_name(l, "mlp.c_proj.weight"), {C, H});
@@ -214,16 +214,23 @@ void GptModel::allocate_activations() {
         if (config_.is_moa_block(l)) {
             moa_[l] = std::make_unique<MoaAttention>(config_, max_batch_, max_seq_);
             attn_slot_[l] = static_cast<int>(moe_slots_.size());
-            moe_slots_.push_back({l, true});
+            moe_slots_.push_back({l, true, config_.n_experts});
         }
         if (config_.is_moe_block(l)) {
-            moe_[l] = std::make_unique<MoeMlp>(config_, static_cast<int>(BT));
+            // A pruned block routes over its own experts only.
+            GptConfig block_config = config_;
+            block_config.n_experts = config_.mlp_experts(l);
+            moe_[l] = std::make_unique<MoeMlp>(block_config, static_cast<int>(BT));
             mlp_slot_[l] = static_cast<int>(moe_slots_.size());
-            moe_slots_.push_back({l, false});
+            moe_slots_.push_back({l, false, block_config.n_experts});
         }
     }
-    moe_bias_.reset(moe_slots_.size() * config_.n_experts);
-    moe_counts_.assign(moe_slots_.size() * config_.n_experts, 0);
+    moe_row_offset_.assign(1, 0);
+    for (const MoeSlot& slot : moe_slots_) {
+        moe_row_offset_.push_back(moe_row_offset_.back() + size_t(slot.experts));
+    }
+    moe_bias_.reset(moe_row_offset_.back());
+    moe_counts_.assign(moe_row_offset_.back(), 0);
     aux_weights_ = {config_.w_load, config_.w_importance, config_.lambda_z, config_.w_penalty};
 }
 
@@ -240,7 +247,16 @@ void GptModel::set_capacity_limits(bool enabled) {
 
 const float* GptModel::moe_bias_row(int block, bool attention) const {
     const int slot = attention ? attn_slot_[block] : mlp_slot_[block];
-    return slot < 0 ? nullptr : moe_bias_.data() + size_t(slot) * config_.n_experts;
+    return slot < 0 ? nullptr : moe_slot_bias(slot);
+}
+
+std::vector<int64_t> GptModel::moe_bias_shape() const {
+    const int64_t L = num_moe_layers();
+    bool uniform = true;
+    for (const MoeSlot& slot : moe_slots_)
+        uniform = uniform && slot.experts == moe_slots_[0].experts;
+    if (uniform) return {L, L > 0 ? moe_slots_[0].experts : config_.n_experts};
+    return {static_cast<int64_t>(moe_bias_size())};
 }
 
 void GptModel::freeze_moe_routing(bool frozen) {
@@ -253,10 +269,10 @@ void GptModel::freeze_moe_routing(bool frozen) {
 }
 
 void GptModel::update_moe_bias(float gamma) {
-    const int E = config_.n_experts;
     for (size_t i = 0; i < moe_slots_.size(); ++i) {
-        int64_t* c = moe_counts_.data() + i * E;
-        float* b = moe_bias_.data() + i * E;
+        const int E = moe_slots_[i].experts;
+        int64_t* c = moe_counts_.data() + moe_row_offset_[i];
+        float* b = moe_bias_.data() + moe_row_offset_[i];
         double mean = 0.0;
         for (int e = 0; e < E; ++e) mean += static_cast<double>(c[e]);
         mean /= E;
@@ -325,14 +341,13 @@ float GptModel::forward(const int* tokens, const int* targets, int B, int T) {
 
     Activations& a = acts_;
     double aux_sum = 0.0;
-    auto bias_row = [&](int slot) { return moe_bias_.data() + size_t(slot) * config_.n_experts; };
+    auto bias_row = [&](int slot) { return moe_bias_.data() + moe_row_offset_[size_t(slot)]; };
     // The balancing bias moves with the tokens routed in training steps only.
     auto count_routing = [&](int slot) {
         if (!training_) return;
         const auto& counts = moe_stats(slot).counts;
-        for (int e = 0; e < config_.n_experts; ++e) {
-            moe_counts_[size_t(slot) * config_.n_experts + e] += counts[e];
-        }
+        int64_t* row = moe_counts_.data() + moe_row_offset_[size_t(slot)];
+        for (int e = 0; e < moe_slots_[size_t(slot)].experts; ++e) row[e] += counts[e];
     };
     nn::encoder_forward(a.encoded, tokens, p_.wte, p_.wpe, B, T, C);
     for (int l = 0; l < L; ++l) {
@@ -469,7 +484,7 @@ double GptModel::flops_per_token(int T) const {
         if (!config_.is_moe_block(l)) {
             matmul_params += 8.0 * C * C;
         } else {
-            const double H = config_.hidden(), E = config_.n_experts;
+            const double H = config_.hidden(), E = config_.mlp_experts(l);
             const double k = config_.mlp == "condmlp" ? 1.0 : config_.choices_per_token();
             matmul_params += k * 2.0 * C * H + E * C * (config_.mlp == "olnn" ? 2.0 : 1.0);
         }

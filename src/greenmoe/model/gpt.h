@@ -74,10 +74,21 @@ class GptModel {
     void set_capacity_limits(bool enabled);
     // Holds every routed layer's discrete routing fixed (gradient checks).
     void freeze_moe_routing(bool frozen);
-    // Loss-free balancing bias [num_moe_layers × E] and the token counts per expert
-    // accumulated by training forwards since the last update.
+    // Experts of routed layer i: n_experts for moa attention, the block's (possibly
+    // pruned) count for an MLP.
+    int moe_experts(int i) const { return moe_slots_[i].experts; }
+    // Loss-free balancing bias, one row per routed layer of moe_experts(i) floats laid end
+    // to end ([num_moe_layers × E] when no layer is pruned), and the token counts per
+    // expert (same layout) accumulated by training forwards since the last update.
     float* moe_bias() { return moe_bias_.data(); }
     const float* moe_bias() const { return moe_bias_.data(); }
+    size_t moe_bias_size() const { return moe_row_offset_.back(); }
+    // Routed layer i's row of moe_bias() and moe_counts().
+    const float* moe_slot_bias(int i) const { return moe_bias_.data() + moe_row_offset_[i]; }
+    size_t moe_row_offset(int i) const { return moe_row_offset_[i]; }
+    // How checkpoints store the bias: {num_moe_layers, E} when every routed layer has the
+    // same count (the layout of unpruned models), else {moe_bias_size()}.
+    std::vector<int64_t> moe_bias_shape() const;
     const std::vector<int64_t>& moe_counts() const { return moe_counts_; }
     // DeepSeek's update from the accumulated counts (b −= γ above 1.2·mean, += γ below
     // 0.8·mean), then clears the counts. gamma = 0 only clears.
@@ -133,11 +144,13 @@ class GptModel {
     struct MoeSlot {
         int block;
         bool attention;
+        int experts;
     };
     std::vector<std::unique_ptr<MoeMlp>> moe_;        // per block; null for dense MLPs
     std::vector<std::unique_ptr<MoaAttention>> moa_;  // per block; null for mha
     std::vector<MoeSlot> moe_slots_;
     std::vector<int> mlp_slot_, attn_slot_;  // per block: slot index or -1
+    std::vector<size_t> moe_row_offset_{0};  // per slot, plus the total at the end
     AlignedBuffer moe_bias_;
     std::vector<int64_t> moe_counts_;
     MoeAuxWeights aux_weights_;

@@ -18,6 +18,11 @@ int GptConfig::choices_per_token() const {
     return 1;
 }
 
+int GptConfig::mlp_experts(int layer) const {
+    if (!is_moe_block(layer)) return 0;
+    return n_experts_by_layer.empty() ? n_experts : n_experts_by_layer[size_t(layer)];
+}
+
 void GptConfig::finalize() {
     check(n_layer >= 1, "model.n_layer must be ≥ 1, got {}", n_layer);
     check(n_head >= 1, "model.n_head must be ≥ 1, got {}", n_head);
@@ -41,6 +46,25 @@ void GptConfig::finalize() {
           "model.capacity_factor and model.eval_capacity_factor must be > 0");
     check(w_load >= 0 && w_importance >= 0 && lambda_z >= 0 && w_penalty >= 0 && bias_gamma >= 0,
           "model.w_load, w_importance, lambda_z, w_penalty and bias_gamma must be ≥ 0");
+    if (!n_experts_by_layer.empty()) {
+        check(static_cast<int>(n_experts_by_layer.size()) == n_layer,
+              "model.n_experts_by_layer must have one entry per block (n_layer = {}), got {}",
+              n_layer, n_experts_by_layer.size());
+        for (int l = 0; l < n_layer; ++l) {
+            const int e = n_experts_by_layer[size_t(l)];
+            if (!is_moe_block(l)) {
+                check(e == 0,
+                      "model.n_experts_by_layer[{}] must be 0: block {} has no routed MLP, got {}",
+                      l, l, e);
+                continue;
+            }
+            // Pruning only removes experts, and the router still needs a choice per slot.
+            check(e >= choices_per_token() && e <= n_experts,
+                  "model.n_experts_by_layer[{}] must be in [{} (expert choices per token), "
+                  "n_experts = {}], got {}",
+                  l, choices_per_token(), n_experts, e);
+        }
+    }
     if (padded_vocab_size == 0) padded_vocab_size = pad_vocab_size(vocab_size);
     check(padded_vocab_size >= vocab_size,
           "model.padded_vocab_size ({}) must be ≥ model.vocab_size ({})", padded_vocab_size,
@@ -68,6 +92,8 @@ void to_json(nlohmann::json& j, const GptConfig& c) {
                        {"lambda_z", c.lambda_z},
                        {"w_penalty", c.w_penalty},
                        {"bias_gamma", c.bias_gamma}};
+    // Only pruned models carry it, so unpruned configs keep their JSON unchanged.
+    if (!c.n_experts_by_layer.empty()) j["n_experts_by_layer"] = c.n_experts_by_layer;
 }
 
 void from_json(const nlohmann::json& j, GptConfig& c) {
@@ -92,6 +118,7 @@ void from_json(const nlohmann::json& j, GptConfig& c) {
     r.get("lambda_z", c.lambda_z);
     r.get("w_penalty", c.w_penalty);
     r.get("bias_gamma", c.bias_gamma);
+    r.get("n_experts_by_layer", c.n_experts_by_layer);
     r.finish();
 }
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <string>
+#include <vector>
 
 namespace greenmoe {
 
@@ -33,10 +34,16 @@ struct GptConfig {
     float lambda_z = 0.0f;
     float w_penalty = 0.0f;
     float bias_gamma = 0.0f;
+    // Experts kept per block by expert pruning (`greenmoe simplify`): one entry per block,
+    // 0 for blocks without a routed MLP. Empty: every routed MLP has n_experts. n_experts
+    // itself stays the original count, which moa attention still uses.
+    std::vector<int> n_experts_by_layer;
 
     bool is_moe() const { return mlp != "dense" || attn == "moa"; }
     bool is_moe_block(int layer) const { return mlp != "dense" && (layer + 1) % moe_every == 0; }
     bool is_moa_block(int layer) const { return attn == "moa" && (layer + 1) % moe_every == 0; }
+    // Experts of block `layer`'s routed MLP (0 when that MLP is dense).
+    int mlp_experts(int layer) const;
     int hidden() const { return expert_hidden > 0 ? expert_hidden : 4 * n_embd; }
     // Expert choices per token: k for olnn, 1 for switch and condmlp, 2 for gshard.
     int choices_per_token() const;

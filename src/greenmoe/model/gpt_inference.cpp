@@ -75,9 +75,22 @@ GptInference::GptInference(const GptModel& model, int max_batch, int max_len, in
     fch_.reset(N * 4 * C * 2);  // dense blocks (also every block but each moe_every-th)
     last_.reset(size_t(max_batch) * C);
     logits_.reset(N * config_.padded_vocab_size);
-    if (config_.mlp != "dense") {
-        moe_ = std::make_unique<MoeMlp>(config_, static_cast<int>(N));
-        moe_->set_capacity_limits(false);
+    moe_of_layer_.assign(size_t(config_.n_layer), nullptr);
+    std::vector<int> moe_experts;  // the count of each moe_ entry
+    for (int l = 0; l < config_.n_layer; ++l) {
+        const int E = config_.mlp_experts(l);
+        if (E == 0) continue;
+        const auto it = std::find(moe_experts.begin(), moe_experts.end(), E);
+        if (it != moe_experts.end()) {
+            moe_of_layer_[size_t(l)] = moe_[size_t(it - moe_experts.begin())].get();
+            continue;
+        }
+        GptConfig block_config = config_;
+        block_config.n_experts = E;
+        moe_.push_back(std::make_unique<MoeMlp>(block_config, static_cast<int>(N)));
+        moe_.back()->set_capacity_limits(false);
+        moe_experts.push_back(E);
+        moe_of_layer_[size_t(l)] = moe_.back().get();
     }
     if (config_.attn == "moa") {
         const int K = config_.top_k;
@@ -243,8 +256,9 @@ const float* GptInference::forward(const int* tokens, const int* slot, const int
         nn::residual_forward(x, sub_out_.data(), x, size_t(N) * C);
         nn::layernorm_forward(ln_.data(), mean_.data(), rstd_.data(), x, w.ln2_w, w.ln2_b, N, C);
         if (w.fc_w == nullptr) {  // a routed MLP
-            moe_->forward(sub_out_.data(), ln_.data(), w.moe, N, false,
-                          model_.moe_bias_row(l, false), rng_key(0, static_cast<uint64_t>(l)));
+            moe_of_layer_[size_t(l)]->forward(sub_out_.data(), ln_.data(), w.moe, N, false,
+                                              model_.moe_bias_row(l, false),
+                                              rng_key(0, static_cast<uint64_t>(l)));
         } else {
             float* pre = fch_.data();
             float* act = fch_.data() + size_t(N) * 4 * C;

@@ -58,7 +58,10 @@ class GptInference {
     std::vector<AlignedBuffer> kv_cache_;
     // Activations of one call: [max_batch · max_new, ·].
     AlignedBuffer residual_, ln_, mean_, rstd_, qkv_, atty_, sub_out_, fch_, logits_, last_;
-    std::unique_ptr<MoeMlp> moe_;        // shared by every routed MLP (no state across calls)
+    // One MoeMlp per distinct expert count (pruned blocks differ), shared by the routed MLPs
+    // of that count (no state across calls); moe_of_layer_ points each block at its own.
+    std::vector<std::unique_ptr<MoeMlp>> moe_;
+    std::vector<MoeMlp*> moe_of_layer_;
     std::unique_ptr<MoeRouter> router_;  // shared by every MoA attention
     AlignedBuffer moa_q_, moa_out_;      // [N·K, C]
 };

@@ -19,7 +19,9 @@ struct MoeStepStats {
 
     void reset(GptModel& model) {
         layers.assign(model.num_moe_layers(), {});
-        for (auto& l : layers) l.counts.assign(model.config().n_experts, 0);
+        for (int i = 0; i < model.num_moe_layers(); ++i) {
+            layers[size_t(i)].counts.assign(size_t(model.moe_experts(i)), 0);
+        }
         micro = 0;
     }
     void add(GptModel& model) {
@@ -56,7 +58,8 @@ struct MoeStepStats {
         const double m = micro > 0 ? micro : 1;
         for (size_t i = 0; i < layers.size(); ++i) {
             const MoeForwardStats& s = layers[i];
-            const float* bias = model.moe_bias() + i * model.config().n_experts;
+            const float* bias = model.moe_slot_bias(static_cast<int>(i));
+            const int experts = model.moe_experts(static_cast<int>(i));
             out.push_back({{"layer", model.moe_block(static_cast<int>(i))},
                            {"kind", model.moe_is_attention(static_cast<int>(i)) ? "attn" : "mlp"},
                            {"load", fractions(s)},
@@ -67,7 +70,7 @@ struct MoeStepStats {
                            {"aux_importance", s.aux_importance / m},
                            {"aux_z", s.aux_z / m},
                            {"aux_penalty", s.aux_penalty / m},
-                           {"bias", std::vector<float>(bias, bias + model.config().n_experts)}});
+                           {"bias", std::vector<float>(bias, bias + experts)}});
         }
         return out;
     }
