@@ -3,6 +3,8 @@
 // trained model pruned and then evaluated.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -367,6 +369,44 @@ TEST(ModelPrunedExperts, TrainedModelPrunedBySimplifyEvaluates) {
     ASSERT_EQ(eval.exit_code, 0) << eval.output;
     EXPECT_NE(eval.output.find("val-loss:"), std::string::npos) << eval.output;
     EXPECT_EQ(eval.output.find("nan"), std::string::npos) << eval.output;
+
+    // --criterion frequency keeps, per layer, the two experts the calibration tokens chose
+    // most often (counted here from the model's own routing statistics).
+    full->set_training(false);
+    full->set_capacity_limits(false);
+    std::vector<std::vector<int64_t>> counts(2, std::vector<int64_t>(4, 0));
+    const ValidationSet calibration(patterns.val, 32, 2048);
+    std::vector<int> inputs(32), targets(32);
+    for (size_t i = 0; i < calibration.num_sequences(); ++i) {
+        calibration.sequence(i, inputs.data(), targets.data());
+        full->forward(inputs.data(), nullptr, 1, 32);
+        for (int l = 0; l < 2; ++l) {
+            for (int e = 0; e < 4; ++e)
+                counts[size_t(l)][size_t(e)] += full->moe_stats(l).counts[size_t(e)];
+        }
+    }
+    so.out = tmp / "frequency";
+    so.criterion = moeits::Criterion::Frequency;
+    so.calibration_data = patterns.val;
+    so.calibration_tokens = 2048;
+    const moeits::SimplifyResult fr = moeits::simplify_model(so);
+    ASSERT_EQ(fr.layers.size(), 2u);
+    for (int l = 0; l < 2; ++l) {
+        const std::vector<int64_t>& c = counts[size_t(l)];
+        const std::vector<int>& k = fr.layers[size_t(l)].kept;
+        ASSERT_EQ(k.size(), 2u);
+        for (int e = 0; e < 4; ++e) {
+            if (std::find(k.begin(), k.end(), e) != k.end()) continue;
+            // Every dropped expert was chosen no more often than any kept one.
+            EXPECT_LE(c[size_t(e)], std::min(c[size_t(k[0])], c[size_t(k[1])])) << "layer " << l;
+        }
+    }
+    EXPECT_TRUE(load_model(tmp / "frequency" / "model.safetensors", 1, 1) != nullptr);
+    so.out = tmp / "frequency_without_data";
+    so.calibration_data.clear();
+    EXPECT_NE(
+        testing::error_message([&] { moeits::simplify_model(so); }).find("--calibration-data"),
+        std::string::npos);
 }
 
 }  // namespace

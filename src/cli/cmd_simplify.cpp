@@ -13,7 +13,8 @@ namespace greenmoe::cli {
 void register_simplify(CLI::App& app) {
     struct Args {
         std::string model, out, criterion = "nmi", weights, nmi_cache;
-        std::string max_shard_size = "5GB", memory_budget = "4GB";
+        std::string max_shard_size = "5GB", memory_budget = "4GB", calibration_data;
+        int64_t calibration_tokens = 16384;
         double factor = 0.0, reduce = 0.0;
         int keep = 0;
         uint64_t seed = 0;
@@ -50,11 +51,19 @@ void register_simplify(CLI::App& app) {
     factor->excludes(keep)->excludes(reduce);
     keep->excludes(reduce);
     cmd->add_option("--criterion", args->criterion,
-                    "nmi (MoEITS), random (seeded) or router-norm (largest router rows); the "
+                    "nmi (MoEITS), random (seeded), router-norm (largest router rows) or "
+                    "frequency (most routed calibration tokens, greenmoe models); the "
                     "baselines keep as many experts per layer as --keep, or as the NMI rule "
                     "keeps at --factor/--reduce")
         ->capture_default_str();
     cmd->add_option("--seed", args->seed, "seed of --criterion random")->capture_default_str();
+    cmd->add_option("--calibration-data", args->calibration_data,
+                    "token shards (pattern) for --criterion frequency (greenmoe models): keeps "
+                    "the experts these tokens are routed to most often");
+    cmd->add_option("--calibration-tokens", args->calibration_tokens,
+                    "tokens of calibration data to route")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     cmd->add_option("--weights", args->weights,
                     "weights of the matrix kinds in the similarity, comma-separated in the "
                     "architecture's order (default: Mixtral w1,w2,w3 1/3 each; Qwen/DeepSeek "
@@ -82,6 +91,8 @@ void register_simplify(CLI::App& app) {
               "simplify: give one target: --factor F, --keep N or --reduce P");
         o.criterion = moeits::parse_criterion(args->criterion);
         o.seed = args->seed;
+        o.calibration_data = args->calibration_data;
+        o.calibration_tokens = args->calibration_tokens;
         if (!args->weights.empty()) o.kind_weights = moeits::parse_kind_weights(args->weights);
         o.nmi_cache = args->nmi_cache;
         o.max_shard_bytes = parse_byte_size(args->max_shard_size, "--max-shard-size");

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <memory>
 #include <numeric>
 #include <unordered_map>
 
@@ -15,8 +17,10 @@
 #include "greenmoe/core/progress.h"
 #include "greenmoe/core/rng.h"
 #include "greenmoe/core/sha256.h"
+#include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/npy.h"
+#include "greenmoe/model/model_loader.h"
 #include "greenmoe/moeits/nmi.h"
 #include "greenmoe/moeits/prune_rule.h"
 
@@ -199,18 +203,57 @@ double percent(int64_t part, int64_t whole) {
     return whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
+// How often the calibration tokens choose each expert of every routed MLP, by block.
+std::map<int, std::vector<int64_t>> routing_counts(const SimplifyOptions& options) {
+    check(!options.calibration_data.empty(),
+          "--criterion frequency needs calibration data: --calibration-data <shard pattern> "
+          "(e.g. the run's validation shards)");
+    const std::unique_ptr<GptModel> probe = load_model(options.model, 1, 1);
+    const int T = std::min(256, probe->config().block_size);
+    const std::unique_ptr<GptModel> model = load_model(options.model, 8, T);
+    model->set_training(false);
+    model->set_capacity_limits(false);
+    const ValidationSet set(options.calibration_data, T,
+                            std::max<int64_t>(T, options.calibration_tokens));
+    std::map<int, std::vector<int64_t>> counts;
+    std::vector<int> inputs(size_t(8) * T), targets(inputs.size());
+    for (size_t first = 0; first < set.num_sequences(); first += 8) {
+        const size_t n = std::min<size_t>(8, set.num_sequences() - first);
+        for (size_t i = 0; i < n; ++i) {
+            set.sequence(first + i, inputs.data() + i * T, targets.data() + i * T);
+        }
+        model->forward(inputs.data(), nullptr, static_cast<int>(n), T);
+        for (int i = 0; i < model->num_moe_layers(); ++i) {
+            if (model->moe_is_attention(i)) continue;
+            const std::vector<int64_t>& c = model->moe_stats(i).counts;
+            std::vector<int64_t>& total = counts[model->moe_block(i)];
+            total.resize(c.size(), 0);
+            for (size_t e = 0; e < c.size(); ++e) total[e] += c[e];
+        }
+    }
+    return counts;
+}
+
+std::vector<int> choose_most_frequent(const std::vector<int64_t>& counts, int count) {
+    std::vector<int> order(counts.size());
+    std::iota(order.begin(), order.end(), 0);
+    // Ties go to the lower index, so the choice is deterministic.
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return counts[size_t(a)] > counts[size_t(b)]; });
+    std::vector<int> kept(order.begin(), order.begin() + count);
+    std::sort(kept.begin(), kept.end());
+    return kept;
+}
+
 }  // namespace
 
 Criterion parse_criterion(const std::string& name) {
     if (name == "nmi") return Criterion::Nmi;
     if (name == "random") return Criterion::Random;
     if (name == "router-norm") return Criterion::RouterNorm;
-    if (name == "frequency") {
-        fail(
-            "--criterion frequency needs calibration data and is not available yet; use nmi, "
-            "random or router-norm");
-    }
-    fail("--criterion: unknown criterion '{}' (expected nmi, random or router-norm)", name);
+    if (name == "frequency") return Criterion::Frequency;
+    fail("--criterion: unknown criterion '{}' (expected nmi, random, router-norm or frequency)",
+         name);
 }
 
 const char* criterion_name(Criterion c) {
@@ -221,6 +264,8 @@ const char* criterion_name(Criterion c) {
             return "random";
         case Criterion::RouterNorm:
             return "router-norm";
+        case Criterion::Frequency:
+            return "frequency";
     }
     return "?";
 }
@@ -448,6 +493,15 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
     for (const auto& s : model.skipped())
         log(fmt::format("  layer {} skipped: {}", s.layer, s.reason));
 
+    std::map<int, std::vector<int64_t>> frequency;
+    if (options.criterion == Criterion::Frequency) {
+        check(model.architecture() == "greenmoe",
+              "--criterion frequency runs the model on calibration tokens, which greenmoe can "
+              "do for its own checkpoints only ({} is {})",
+              options.model.string(), model.architecture());
+        frequency = routing_counts(options);
+    }
+
     SimplifyResult result;
     result.architecture = model.architecture();
     result.skipped = model.skipped();
@@ -508,6 +562,12 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
             o.kept = choose_random(layer.n_experts, count, options.seed, layer.layer);
         } else if (options.criterion == Criterion::RouterNorm) {
             o.kept = choose_router_norm(model, layer, count);
+        } else if (options.criterion == Criterion::Frequency) {
+            const std::vector<int64_t>& c = frequency[layer.layer];
+            check(static_cast<int>(c.size()) == layer.n_experts,
+                  "layer {}: the model routed among {} experts, the checkpoint has {}", layer.layer,
+                  c.size(), layer.n_experts);
+            o.kept = choose_most_frequent(c, count);
         }
         check(static_cast<int>(o.kept.size()) >= std::min(layer.top_k, layer.n_experts),
               "layer {}: the pruning kept {} experts, fewer than top-k = {}", layer.layer,

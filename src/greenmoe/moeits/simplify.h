@@ -18,10 +18,11 @@ namespace greenmoe::moeits {
 // How experts are chosen. nmi: the MoEITS rule. random and router-norm are baselines that
 // keep, per layer, as many experts as --keep asks or as the NMI rule keeps at the given (or
 // searched) factor: random draws them (seeded by --seed and the layer), router-norm keeps the
-// experts whose router weight rows have the largest L2 norm. (A token-frequency criterion
-// needs calibration data and is not offered yet.)
-enum class Criterion { Nmi, Random, RouterNorm };
-Criterion parse_criterion(const std::string& name);  // "nmi", "random", "router-norm"
+// experts whose router weight rows have the largest L2 norm, frequency (greenmoe models
+// only) keeps the experts that calibration tokens are routed to most often.
+enum class Criterion { Nmi, Random, RouterNorm, Frequency };
+// "nmi", "random", "router-norm", "frequency"
+Criterion parse_criterion(const std::string& name);
 const char* criterion_name(Criterion c);
 
 struct SimplifyOptions {
@@ -34,6 +35,11 @@ struct SimplifyOptions {
     std::optional<double> reduce_percent;
     Criterion criterion = Criterion::Nmi;
     uint64_t seed = 0;
+    // --criterion frequency: token shards (a pattern, e.g. the run's validation shards) run
+    // through the model in evaluation mode; every expert choice of the first
+    // `calibration_tokens` tokens is counted.
+    std::string calibration_data;
+    int64_t calibration_tokens = 16384;
     std::vector<double> kind_weights;  // empty: the architecture's (spec §2)
     // Where each layer's M is cached (layer_<L>.npy + layer_<L>.json key); empty: <out>/nmi.
     // An earlier output's nmi folder of the same input model works too.
