@@ -9,6 +9,10 @@
 #include "greenmoe/eval/sampler.h"
 #include "greenmoe/model/gpt.h"
 #include "greenmoe/model/gpt_inference.h"
+#include "greenmoe/model/model_loader.h"
+#include "greenmoe/train/adamw.h"
+#include "greenmoe/train/checkpoint.h"
+#include "greenmoe/train/train_config.h"
 #include "test_support.h"
 
 namespace greenmoe {
@@ -218,6 +222,25 @@ TEST(InferenceErrors, BadTokensPositionsAndSlotsAreRefused) {
               std::string::npos);
     EXPECT_NE(error_message([&] { GptInference(model, 1, 33, 8); }).find("block_size"),
               std::string::npos);
+}
+
+TEST(InferenceLoading, ACheckpointsBalancingBiasIsLoaded) {
+    const GptConfig config = variant_config(Variant{"switch", "switch", "mha", 1});
+    GptModel model(config, 1, 8);
+    init_sharp(model, 9);
+    for (size_t i = 0; i < model.moe_bias_size(); ++i) model.moe_bias()[i] = 0.25f * float(i);
+    AdamW optimizer(model.layout(), AdamWConfig{});
+    TrainState state;
+    TrainConfig train_config;
+    train_config.model = config;
+    state.config = train_config_to_json(train_config);
+    testing::TempDir tmp;
+    save_checkpoint(tmp.path(), model, optimizer, state, 1);
+    const auto loaded = load_model(tmp.path(), 1, 1);
+    ASSERT_EQ(loaded->moe_bias_size(), model.moe_bias_size());
+    for (size_t i = 0; i < model.moe_bias_size(); ++i) {
+        EXPECT_EQ(loaded->moe_bias()[i], model.moe_bias()[i]) << i;
+    }
 }
 
 }  // namespace

@@ -37,6 +37,15 @@ std::unique_ptr<GptModel> load_model(const fs::path& path, int max_batch, int ma
         model = std::make_unique<GptModel>(config, max_batch,
                                            max_seq > 0 ? max_seq : config.block_size);
         load_gpt_weights(weights, *model);
+        // The loss-free balancing bias is kept with the optimizer state of a checkpoint; it
+        // steers routing, so evaluation needs it too.
+        const fs::path optimizer = weights.parent_path() / "optimizer.safetensors";
+        if (model->num_moe_layers() > 0 && fs::is_regular_file(optimizer)) {
+            const SafetensorsFile file = SafetensorsFile::open(optimizer);
+            if (file.find("moe_bias") != nullptr) {
+                file.read_f32_into("moe_bias", model->moe_bias(), model->moe_bias_shape());
+            }
+        }
     } else {
         const fs::path hf = weights.empty() ? path : weights;
         const GptConfig config = read_hf_gpt2_config(hf);
