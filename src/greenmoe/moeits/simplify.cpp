@@ -135,6 +135,18 @@ std::vector<int> choose_random(int n_experts, int count, uint64_t seed, int laye
     return kept;
 }
 
+// The `count` experts of highest score, in ascending index order; ties go to the lower
+// index, so the choice is deterministic.
+std::vector<int> keep_highest(const std::vector<double>& score, int count) {
+    std::vector<int> order(score.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return score[size_t(a)] > score[size_t(b)]; });
+    std::vector<int> kept(order.begin(), order.begin() + count);
+    std::sort(kept.begin(), kept.end());
+    return kept;
+}
+
 std::vector<int> choose_router_norm(const MoeModel& model, const MoeLayer& layer, int count) {
     const TensorInfo& t = model.tensors().get(layer.router_weight);
     const std::vector<float> w = model.tensors().read_f32(layer.router_weight);
@@ -145,13 +157,7 @@ std::vector<int> choose_router_norm(const MoeModel& model, const MoeLayer& layer
         for (size_t c = 0; c < cols; ++c) s += double(w[e * cols + c]) * w[e * cols + c];
         norm[e] = std::sqrt(s);
     }
-    std::vector<int> order(norm.size());
-    std::iota(order.begin(), order.end(), 0);
-    // Ties go to the lower index, so the choice is deterministic.
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return norm[a] > norm[b]; });
-    std::vector<int> kept(order.begin(), order.begin() + count);
-    std::sort(kept.begin(), kept.end());
-    return kept;
+    return keep_highest(norm, count);
 }
 
 // Original expert indices of an earlier pruning (config "moeits_kept_experts"), composed with
@@ -232,17 +238,6 @@ std::map<int, std::vector<int64_t>> routing_counts(const SimplifyOptions& option
         }
     }
     return counts;
-}
-
-std::vector<int> choose_most_frequent(const std::vector<int64_t>& counts, int count) {
-    std::vector<int> order(counts.size());
-    std::iota(order.begin(), order.end(), 0);
-    // Ties go to the lower index, so the choice is deterministic.
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int a, int b) { return counts[size_t(a)] > counts[size_t(b)]; });
-    std::vector<int> kept(order.begin(), order.begin() + count);
-    std::sort(kept.begin(), kept.end());
-    return kept;
 }
 
 }  // namespace
@@ -567,7 +562,7 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
             check(static_cast<int>(c.size()) == layer.n_experts,
                   "layer {}: the model routed among {} experts, the checkpoint has {}", layer.layer,
                   c.size(), layer.n_experts);
-            o.kept = choose_most_frequent(c, count);
+            o.kept = keep_highest(std::vector<double>(c.begin(), c.end()), count);
         }
         check(static_cast<int>(o.kept.size()) >= std::min(layer.top_k, layer.n_experts),
               "layer {}: the pruning kept {} experts, fewer than top-k = {}", layer.layer,
