@@ -409,5 +409,90 @@ TEST(ModelPrunedExperts, TrainedModelPrunedBySimplifyEvaluates) {
         std::string::npos);
 }
 
+// The loss-free balancing bias steers routing, so pruning keeps the kept experts' entries
+// (from the checkpoint's optimizer state, then from the simplified model file when pruned
+// again), and healing (`train --init-from` the simplified folder) starts from them.
+TEST(ModelPrunedExperts, PruningKeepsTheBiasAndHealingTrainsOnFromIt) {
+    testing::TempDir tmp;
+    TrainOptions o;
+    o.out_dir = tmp / "run";
+    o.data.data_dir = testing::shared_data();
+    o.data.cache_dir = tmp / "cache";
+    o.quiet = true;
+    o.energy.enabled = false;
+    TrainConfig run = tiny_moe_run("switch");
+    run.model.bias_gamma = 0.05f;
+    ASSERT_EQ(train(run, o).steps_done, 12);
+    const ShardPatterns patterns = prepare_named_dataset("tinyshakespeare", o.data);
+
+    auto full = load_model(tmp / "run", 1, 32);
+    ASSERT_EQ(full->moe_bias_shape(), (std::vector<int64_t>{2, 4}));
+    const std::vector<float> full_bias(full->moe_bias(), full->moe_bias() + 8);
+    float moved = 0.0f;
+    for (const float b : full_bias) moved += std::abs(b);
+    ASSERT_GT(moved, 0.0f) << "the run should have moved the bias";
+
+    moeits::SimplifyOptions so;
+    so.model = tmp / "run";
+    so.out = tmp / "pruned";
+    so.keep = 2;
+    so.show_progress = false;
+    so.log = [](const std::string&) {};
+    const moeits::SimplifyResult r = moeits::simplify_model(so);
+    ASSERT_EQ(r.layers.size(), 2u);
+    const SafetensorsFile file = SafetensorsFile::open(tmp / "pruned" / "model.safetensors");
+    ASSERT_NE(file.find("moe_bias"), nullptr);
+    EXPECT_EQ(file.find("moe_bias")->shape, (std::vector<int64_t>{2, 2}));
+    // The bias is routing state, not a parameter: the counts leave it out.
+    EXPECT_EQ(r.params_after, load_model(tmp / "pruned", 1, 1)->num_parameters());
+
+    auto pruned = load_model(tmp / "pruned", 1, 32);
+    for (int l = 0; l < 2; ++l) {
+        for (int k = 0; k < 2; ++k) {
+            EXPECT_EQ(pruned->moe_bias_row(l, false)[k],
+                      full_bias[size_t(4 * l + r.layers[size_t(l)].kept[size_t(k)])])
+                << "layer " << l << " kept " << k;
+        }
+    }
+
+    // Pruned again (switch routes one expert, so one may stay): the bias now comes from the
+    // simplified model file and is sliced once more.
+    so.model = tmp / "pruned";
+    so.out = tmp / "pruned_again";
+    so.keep = 1;
+    const moeits::SimplifyResult again = moeits::simplify_model(so);
+    auto once_more = load_model(tmp / "pruned_again", 1, 32);
+    ASSERT_EQ(once_more->moe_bias_shape(), (std::vector<int64_t>{2, 1}));
+    for (int l = 0; l < 2; ++l) {
+        EXPECT_EQ(once_more->moe_bias_row(l, false)[0],
+                  pruned->moe_bias_row(l, false)[again.layers[size_t(l)].kept[0]]);
+    }
+
+    // Healing: a few more steps from the simplified folder, with the pruned layout and the
+    // kept bias, bring the validation loss down.
+    const ValidationSet set(patterns.val, 32, 1024);
+    const double pruned_loss = validation_loss(*pruned, set);
+    TrainConfig heal = tiny_moe_run("switch");
+    heal.max_steps = 8;
+    heal.checkpoint_every = 8;
+    heal.lr = 1e-3f;
+    o.out_dir = tmp / "healed";
+    o.init_from = (tmp / "pruned").string();
+    const TrainSummary healed_run = train(heal, o);
+    ASSERT_EQ(healed_run.steps_done, 8);
+    auto healed = load_model(tmp / "healed", 1, 32);
+    EXPECT_EQ(healed->config().n_experts_by_layer, (std::vector<int>{2, 2}));
+    EXPECT_EQ(healed->config().bias_gamma, 0.05f) << "the model section comes from --init-from";
+    const double healed_loss = validation_loss(*healed, set);
+    EXPECT_LT(healed_loss, pruned_loss);
+    // Starting from the pruned weights, not from scratch: the same steps on a new model of
+    // the pruned shape end higher.
+    heal.model = healed->config();
+    o.out_dir = tmp / "scratch";
+    o.init_from.clear();
+    ASSERT_EQ(train(heal, o).steps_done, 8);
+    EXPECT_LT(healed_loss, validation_loss(*load_model(tmp / "scratch", 1, 32), set));
+}
+
 }  // namespace
 }  // namespace greenmoe

@@ -75,7 +75,9 @@ void register_simplify(CLI::App& app) {
                     "largest safetensors shard (e.g. 5GB, 500MB, 2GiB)")
         ->capture_default_str();
     cmd->add_option("--memory-budget", args->memory_budget,
-                    "refuse a layer whose similarity would need more memory than this")
+                    "most memory for a layer's similarity: experts are compared in groups "
+                    "(re-reading and re-binning matrices, slower) and on fewer threads to stay "
+                    "under it; refused if even two matrices at a time do not fit")
         ->capture_default_str();
     cmd->add_flag("--overwrite", args->overwrite,
                   "replace OUT if it holds an earlier `greenmoe simplify` output");

@@ -23,6 +23,28 @@ int GptConfig::mlp_experts(int layer) const {
     return n_experts_by_layer.empty() ? n_experts : n_experts_by_layer[size_t(layer)];
 }
 
+std::vector<GptConfig::RoutedSlot> GptConfig::routed_slots() const {
+    std::vector<RoutedSlot> slots;
+    for (int l = 0; l < n_layer; ++l) {
+        if (is_moa_block(l)) slots.push_back({l, true, n_experts});
+        if (is_moe_block(l)) slots.push_back({l, false, mlp_experts(l)});
+    }
+    return slots;
+}
+
+std::vector<int64_t> GptConfig::moe_bias_shape() const {
+    const std::vector<RoutedSlot> slots = routed_slots();
+    int64_t total = 0;
+    bool uniform = true;
+    for (const RoutedSlot& slot : slots) {
+        total += slot.experts;
+        uniform = uniform && slot.experts == slots[0].experts;
+    }
+    if (uniform)
+        return {static_cast<int64_t>(slots.size()), slots.empty() ? n_experts : slots[0].experts};
+    return {total};
+}
+
 void GptConfig::finalize() {
     check(n_layer >= 1, "model.n_layer must be ≥ 1, got {}", n_layer);
     check(n_head >= 1, "model.n_head must be ≥ 1, got {}", n_head);

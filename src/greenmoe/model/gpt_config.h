@@ -3,6 +3,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,17 @@ struct GptConfig {
     bool is_moa_block(int layer) const { return attn == "moa" && (layer + 1) % moe_every == 0; }
     // Experts of block `layer`'s routed MLP (0 when that MLP is dense).
     int mlp_experts(int layer) const;
+    // Every routed layer in the order of the model's per-layer MoE state (the loss-free
+    // bias rows, the token counts): block by block, a block's moa attention before its MLP.
+    struct RoutedSlot {
+        int block;
+        bool attention;
+        int experts;
+    };
+    std::vector<RoutedSlot> routed_slots() const;
+    // How files store the loss-free bias: {routed layers, E} when every routed layer has
+    // the same count (the layout of unpruned models), else the rows laid end to end.
+    std::vector<int64_t> moe_bias_shape() const;
     int hidden() const { return expert_hidden > 0 ? expert_hidden : 4 * n_embd; }
     // Expert choices per token: k for olnn, 1 for switch and condmlp, 2 for gshard.
     int choices_per_token() const;

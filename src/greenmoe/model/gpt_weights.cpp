@@ -88,6 +88,10 @@ void load_gpt_weights(const std::filesystem::path& path, GptModel& model) {
               shape_str(s.shape));
         file.read_f32_into(s.name, model.params() + s.offset, s.shape);
     }
+    if (model.num_moe_layers() > 0 && file.find(kMoeBiasTensor) != nullptr) {
+        expected.insert(kMoeBiasTensor);
+        file.read_f32_into(kMoeBiasTensor, model.moe_bias(), model.moe_bias_shape());
+    }
     for (const TensorInfo& t : file.tensors()) {
         check(expected.count(t.name) == 1,
               "{}: unexpected tensor '{}' (the model config does not have it)", path.string(),

@@ -11,12 +11,18 @@
 
 namespace greenmoe {
 
+// The loss-free balancing bias's tensor name, in model files and in checkpoints'
+// optimizer state.
+inline constexpr const char* kMoeBiasTensor = "moe_bias";
+
 // greenmoe layout: every tensor of model.layout() under its own name, F32. The model
 // config is stored in the metadata under "greenmoe.model" (JSON).
 void save_gpt_weights(const std::filesystem::path& path, const GptModel& model,
                       std::map<std::string, std::string> metadata = {});
 // Checks that every expected tensor is present with its exact shape and that no other
-// tensor is in the file; errors name the file and tensor.
+// tensor is in the file; errors name the file and tensor. A model with routed layers may
+// also find its loss-free balancing bias there, as "moe_bias" (GptConfig::moe_bias_shape):
+// `greenmoe simplify` stores it so, since its output has no optimizer state to keep it in.
 void load_gpt_weights(const std::filesystem::path& path, GptModel& model);
 // Reads the "greenmoe.model" config stored by save_gpt_weights.
 GptConfig read_gpt_weights_config(const std::filesystem::path& path);

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "greenmoe/moeits/histogram.h"
@@ -72,19 +73,71 @@ inline std::vector<double> gpt_kind_weights() {
     return {0.5, 0.5};
 }  // c_fc c_proj
 
+// What layer_similarity may hold at once. Both default to no limit (plan_similarity turns
+// a byte budget into them).
+struct SimilarityLimits {
+    // Most binned matrices held at once; 0 = no limit (all E of one kind), else at least 2.
+    // Below E the experts are compared group against group, groups of max_binned / 2.
+    size_t max_binned = 0;
+    // Most matrices decoded and binned at once, and most threads comparing pairs; 0 = the
+    // OpenMP thread count.
+    int max_threads = 0;
+    // Test hook: called on the calling thread after each batch of matrices is binned, with
+    // how many binned matrices are held then (counted from what is really stored).
+    std::function<void(size_t held)> on_held;
+};
+
 // Spec §2: M (E×E row-major, symmetric, zero diagonal) for one layer,
 // M[i][j] = Σ_k weights[k]·NMI_k(i, j), summed in kind order starting from 0.
 // get_matrix(expert, kind, out) fills `out` (resized by the callee) with that expert's matrix
-// of kind `kind` decoded to float; weights.size() is the number of kinds. Binning is done
-// once per matrix, pairs in parallel (OpenMP), one kind at a time so at most E binned
-// matrices of one kind are held at once (about 2 bytes per element each). get_matrix is
-// called from the calling thread only, kind by kind, experts in order; all experts' matrices
-// of one kind must have the same element count (Error otherwise). progress(done, total) is
-// optional, called from the calling thread, total = kinds · E(E−1)/2 pairs. An exception
-// thrown by progress (e.g. to cancel) propagates after the running pairs finish.
+// of kind `kind` decoded to float; weights.size() is the number of kinds; all experts'
+// matrices of one kind must have the same element count (Error otherwise). Kinds are done
+// one at a time, pairs in parallel (OpenMP), and get_matrix is called from the calling
+// thread only. progress(done, total) is optional, called from the calling thread, total =
+// kinds · E(E−1)/2 pairs. An exception thrown by progress (e.g. to cancel) propagates after
+// the running pairs finish.
+//
+// Without limits every matrix of a kind is binned once (E calls of get_matrix per kind,
+// experts in order) and E binned matrices, about 2 bytes per element each, are held.
+// With limits.max_binned = m < E, the experts fall into G = ceil(E/g) groups of g = m/2
+// (the last one smaller). Group 0 is binned; then for each group a in order its own pairs
+// are compared, and for each group b from G−1 down to a+1, b is binned, the pairs (a, b)
+// compared and b freed — except a+1, which stays as the next a — then a is freed. At most
+// 2g ≤ m binned matrices are held, at the cost of re-reading and re-binning: group b is
+// binned max(1, b) times, about E(G+1)/2 ≈ E²/m binnings per kind instead of E, and
+// each block of pairs only has g² pairs to share among threads. Binning is deterministic and
+// every pair's value goes to the same place, so M is bit-identical whatever the limits.
 std::vector<double> layer_similarity(
     int n_experts, const std::vector<double>& weights,
     const std::function<void(int expert, int kind, std::vector<float>& out)>& get_matrix,
-    const std::function<void(size_t done, size_t total)>& progress = {});
+    const std::function<void(size_t done, size_t total)>& progress = {},
+    const SimilarityLimits& limits = {});
+
+// How a layer's matrices are stored, which decides what binning them costs in memory.
+enum class StoredFloat {
+    bf16,  // at most 65535 distinct values (2-byte bin indices), binned by table lookup
+    f16,   // at most 65535 distinct values, binned by the general path
+    wide,  // f32/f64: may need 4-byte indices and a per-element table of used bins
+};
+
+struct MatrixFootprint {
+    size_t n = 0;  // elements of the layer's largest matrix
+    StoredFloat stored = StoredFloat::wide;
+};
+
+// An upper bound on the bytes layer_similarity allocates at once for a layer of n_experts
+// such matrices under `limits` (on_held ignored), with n_threads OpenMP threads (0: the
+// current count): the binned matrices held, plus the larger of the binning batch's working
+// memory (decoded matrices and bin_matrix's temporaries) and the pair threads' scratch
+// (joint tables). The memory-mapped model pages are not counted (the kernel can drop them).
+uint64_t similarity_peak_bytes(const MatrixFootprint& matrix, int n_experts,
+                               const SimilarityLimits& limits, int n_threads = 0);
+
+// The limits under which a layer fits `budget` bytes (similarity_peak_bytes) and which a
+// rough cost model (a binning and a pair-NMI cost about the same) expects to run fastest:
+// no limits when everything fits, else the cheapest fitting (max_binned, max_threads).
+// nullopt when even two binned matrices and one thread do not fit.
+std::optional<SimilarityLimits> plan_similarity(uint64_t budget, const MatrixFootprint& matrix,
+                                                int n_experts, int n_threads = 0);
 
 }  // namespace greenmoe::moeits

@@ -11,6 +11,8 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
+#include <span>
 #include <unordered_map>
 
 #include "greenmoe/core/error.h"
@@ -20,6 +22,8 @@
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/npy.h"
+#include "greenmoe/model/gpt_config.h"
+#include "greenmoe/model/gpt_weights.h"
 #include "greenmoe/model/model_loader.h"
 #include "greenmoe/moeits/nmi.h"
 #include "greenmoe/moeits/prune_rule.h"
@@ -293,6 +297,7 @@ std::vector<std::vector<double>> layer_similarities(const MoeModel& model,
     const Json identity = model_identity(model);
     std::vector<Json> keys;
     keys.reserve(layers.size());
+    std::vector<SimilarityLimits> limits(layers.size());
     uint64_t total_pairs = 0;
     for (size_t i = 0; i < layers.size(); ++i) {
         Json key = cache_key(model, layers[i], identity);
@@ -305,17 +310,45 @@ std::vector<std::vector<double>> layer_similarities(const MoeModel& model,
         if (!from_cache[i]) {
             const auto E = static_cast<uint64_t>(layers[i].n_experts);
             total_pairs += layers[i].kind_names.size() * E * (E - 1) / 2;
-            // The similarity holds every expert's bin indices (2 bytes each) of one matrix
-            // kind, plus one matrix decoded to float, as double and sorted for percentiles.
-            for (size_t k = 0; k < layers[i].kind_names.size(); ++k) {
-                const auto n = static_cast<uint64_t>(model.matrix_numel(layers[i], int(k)));
-                const uint64_t need = E * n * 2 + n * (4 + 8 + 8);
-                check(need <= memory_budget,
-                      "layer {}: comparing its {} experts' {} matrices ({} values each) needs "
-                      "about {} but --memory-budget is {}: raise the budget",
-                      layers[i].layer, E, layers[i].kind_names[k], n, format_byte_size(need),
-                      format_byte_size(memory_budget));
+            // The largest kind bounds every kind's memory; 16-bit floats (every real
+            // checkpoint) have too few distinct values to need 4-byte bin indices, wider
+            // ones are counted as if they did.
+            const MoeLayer& layer = layers[i];
+            MatrixFootprint footprint;
+            bool all_bf16 = true, all_16_bit = true;
+            for (size_t k = 0; k < layer.kind_names.size(); ++k) {
+                footprint.n =
+                    std::max(footprint.n, static_cast<size_t>(model.matrix_numel(layer, int(k))));
+                const int n_tensors = layer.stacked ? 1 : layer.n_experts;
+                for (int e = 0; e < n_tensors; ++e) {
+                    const DType t =
+                        model.tensors()
+                            .get(layer.stacked ? layer.kind_tensors[k]
+                                               : layer.expert_tensor(e, layer.kind_tensors[k]))
+                            .dtype;
+                    all_bf16 = all_bf16 && t == DType::BF16;
+                    all_16_bit = all_16_bit && (t == DType::BF16 || t == DType::F16);
+                }
             }
+            footprint.stored = all_bf16     ? StoredFloat::bf16
+                               : all_16_bit ? StoredFloat::f16
+                                            : StoredFloat::wide;
+            // Grouping lowers the binned matrices held down to two at a time, and fewer
+            // threads the working memory, before the budget is refused.
+            auto plan = plan_similarity(memory_budget, footprint, layer.n_experts);
+            if (!plan) {
+                SimilarityLimits least;
+                least.max_binned = 2;
+                least.max_threads = 1;
+                fail(
+                    "layer {}: comparing its {} experts' matrices ({} values each) needs at "
+                    "least {} (two binned matrices at a time, one thread) but --memory-budget "
+                    "is {}: raise the budget",
+                    layer.layer, E, footprint.n,
+                    format_byte_size(similarity_peak_bytes(footprint, layer.n_experts, least)),
+                    format_byte_size(memory_budget));
+            }
+            limits[i] = *plan;
         }
         keys.push_back(std::move(key));
     }
@@ -331,7 +364,8 @@ std::vector<std::vector<double>> layer_similarities(const MoeModel& model,
             [&](int e, int k, std::vector<float>& out) { model.read_matrix(layer, e, k, out); },
             [&](size_t done, size_t) {
                 if (bar) bar->update(base + done, suffix);
-            });
+            },
+            limits[i]);
         const auto E = static_cast<uint64_t>(layer.n_experts);
         base += layer.kind_names.size() * E * (E - 1) / 2;
         check(Ms[i].size() == E * E, "layer {}: similarity has {} entries, expected {}",
@@ -440,6 +474,48 @@ Json simplified_greenmoe_config(const MoeModel& model, const std::vector<std::ve
     }
     config["n_experts_by_layer"] = by_layer;
     return config;
+}
+
+// A greenmoe model's loss-free balancing bias steers its routing, so the simplified model
+// keeps the rows of its kept experts (moa attention and unpruned routed layers whole). The
+// bias is in the model file of an earlier simplify output, or in the optimizer state beside
+// a checkpoint's weights; a model trained without it has none (nullopt).
+std::optional<std::vector<float>> simplified_greenmoe_bias(
+    const MoeModel& model, const std::vector<std::vector<int>>& kept) {
+    const fs::path weights = model.tensors().source();
+    fs::path holder = weights;
+    if (!model.tensors().find(kMoeBiasTensor)) {
+        holder = weights.parent_path() / "optimizer.safetensors";
+        if (!fs::is_regular_file(holder) || !SafetensorsFile::open(holder).find(kMoeBiasTensor)) {
+            return std::nullopt;
+        }
+    }
+    GptConfig config;
+    from_json(model.config(), config);
+    config.finalize();
+    const std::vector<int64_t> shape = config.moe_bias_shape();
+    int64_t size = 1;
+    for (const int64_t d : shape) size *= d;
+    std::vector<float> bias(static_cast<size_t>(size));
+    SafetensorsFile::open(holder).read_f32_into(kMoeBiasTensor, bias.data(), shape);
+
+    std::map<int, const std::vector<int>*> kept_of_block;
+    for (size_t i = 0; i < model.layers().size(); ++i) {
+        kept_of_block[model.layers()[i].layer] = &kept[i];
+    }
+    std::vector<float> out;
+    size_t offset = 0;
+    for (const GptConfig::RoutedSlot& slot : config.routed_slots()) {
+        const float* row = bias.data() + offset;
+        offset += static_cast<size_t>(slot.experts);
+        const auto it = kept_of_block.find(slot.block);
+        if (slot.attention || it == kept_of_block.end()) {
+            out.insert(out.end(), row, row + slot.experts);
+            continue;
+        }
+        for (const int e : *it->second) out.push_back(row[e]);
+    }
+    return out;
 }
 
 SimplifyResult simplify_model(const SimplifyOptions& options) {
@@ -575,12 +651,27 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
         result.layers.push_back(std::move(o));
     }
 
-    const std::vector<OutputTensor> tensors = simplified_tensors(model, kept);
+    std::vector<OutputTensor> tensors = simplified_tensors(model, kept);
     result.params_before = model.tensors().total_parameters();
+    if (const TensorInfo* t = model.tensors().find(kMoeBiasTensor)) {
+        result.params_before -= t->numel();  // routing state, not a parameter
+    }
+    std::erase_if(tensors, [](const OutputTensor& t) { return t.name == kMoeBiasTensor; });
     for (const auto& t : tensors) {
         int64_t n = 1;
         for (const int64_t d : t.shape) n *= d;
         result.params_after += n;
+    }
+    std::optional<std::vector<float>> bias;
+    if (model.is_greenmoe()) bias = simplified_greenmoe_bias(model, kept);
+    if (bias) {
+        GptConfig pruned;
+        from_json(simplified_greenmoe_config(model, kept), pruned);
+        pruned.finalize();
+        tensors.push_back({kMoeBiasTensor,
+                           DType::F32,
+                           pruned.moe_bias_shape(),
+                           {std::as_bytes(std::span<const float>(*bias))}});
     }
 
     ModelFolderWriteOptions w;

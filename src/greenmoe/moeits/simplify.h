@@ -45,8 +45,9 @@ struct SimplifyOptions {
     // An earlier output's nmi folder of the same input model works too.
     std::filesystem::path nmi_cache;
     uint64_t max_shard_bytes = kDefaultMaxShardBytes;
-    // Refuses to start a layer whose similarity would need more (estimate: every expert's
-    // bin indices of one matrix kind, plus decoding buffers for one matrix).
+    // The similarity of a layer stays within this: when every expert's binned matrices do
+    // not fit, experts are compared group by group (re-binning, bit-identical results) and
+    // on fewer threads (plan_similarity); refused only below two matrices on one thread.
     uint64_t memory_budget = 4'000'000'000ULL;
     bool overwrite = false;  // replace an earlier `simplify` output in `out`
     bool show_progress = true;

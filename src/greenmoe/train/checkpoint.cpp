@@ -55,7 +55,7 @@ fs::path save_checkpoint(const fs::path& run_dir, const GptModel& model, const A
     // Unpruned models store it [num_moe_layers, E]; pruned ones, whose rows differ in
     // length, as the flat concatenation of the rows.
     if (model.num_moe_layers() > 0) {
-        moments.push_back({"moe_bias", DType::F32, model.moe_bias_shape(), model.moe_bias()});
+        moments.push_back({kMoeBiasTensor, DType::F32, model.moe_bias_shape(), model.moe_bias()});
     }
     write_safetensors(tmp_dir / "optimizer.safetensors", moments,
                       {{"adam_step", std::to_string(optimizer.step_count())}});
@@ -141,7 +141,7 @@ TrainState load_checkpoint(const fs::path& checkpoint_dir, GptModel& model, Adam
             file.read_f32_into("v." + s.name, optimizer->v() + s.offset, s.shape);
         }
         if (model.num_moe_layers() > 0) {
-            file.read_f32_into("moe_bias", model.moe_bias(), model.moe_bias_shape());
+            file.read_f32_into(kMoeBiasTensor, model.moe_bias(), model.moe_bias_shape());
         }
         auto it = file.metadata().find("adam_step");
         check(it != file.metadata().end(), "{}: no 'adam_step' metadata", path.string());
