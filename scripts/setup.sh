@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 packages=(libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp
           nlohmann-json3-dev libcli11-dev libfmt-dev
           libgtest-dev libgmock-dev libbenchmark-dev
-          libbz2-dev zlib1g-dev libzstd-dev pkg-config)
+          libbz2-dev zlib1g-dev libzstd-dev pkg-config
+          libopenmpi-dev openmpi-bin)  # MPI: data-parallel training (mpirun)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

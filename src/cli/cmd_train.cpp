@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "greenmoe/dist/communicator.h"
 #include "greenmoe/energy/energy_options.h"
 #include "greenmoe/train/trainer.h"
 
@@ -12,8 +13,9 @@ void register_train(CLI::App& app) {
     struct Args {
         std::string config, out, data_dir, cache_dir, tokenizer, init_from;
         std::vector<std::string> sets;
-        bool no_resume = false, quiet = false;
+        bool no_resume = false, quiet = false, shard_optimizer = false, no_overlap = false;
         int64_t stop_at = -1;
+        double dist_timeout = 300.0;
         EnergyOptions energy;
     };
     auto args = std::make_shared<Args>();
@@ -21,7 +23,9 @@ void register_train(CLI::App& app) {
         "train",
         "Train a model. The run folder gets config.json, log.jsonl (one JSON object per "
         "step/eval/sample) and checkpoints/ (weights in safetensors, AdamW moments, state.json); "
-        "a run folder that already has a checkpoint is resumed exactly.");
+        "a run folder that already has a checkpoint is resumed exactly. Started by an MPI "
+        "launcher (mpirun -np N greenmoe train …) it trains data-parallel on N ranks with the "
+        "same total batch.");
     cmd->add_option("-c,--config", args->config,
                     "preset JSON (configs/nano.json, configs/small.json, configs/gpt2-124m.json)")
         ->check(CLI::ExistingFile);
@@ -37,14 +41,25 @@ void register_train(CLI::App& app) {
                     "~/.cache/greenmoe)");
     cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
     cmd->add_option("--init-from", args->init_from,
-                    "start from these weights: a Hugging Face GPT-2 folder (model.safetensors + "
-                    "config.json) or a greenmoe model.safetensors; sets the model config");
+                    "start from these weights and their model config: a greenmoe run, "
+                    "checkpoint or `simplify` output folder (healing a pruned model), a greenmoe "
+                    "model.safetensors, or a Hugging Face GPT-2 folder");
     cmd->add_flag("--no-resume", args->no_resume,
                   "start from step 0 even if the run folder has a checkpoint");
     cmd->add_option("--stop-at", args->stop_at,
                     "save a checkpoint and stop once this many steps are done (the run can be "
                     "resumed later)");
     cmd->add_flag("-q,--quiet", args->quiet, "no progress lines on the console");
+    cmd->add_flag("--shard-optimizer", args->shard_optimizer,
+                  "under mpirun: each rank keeps the AdamW moments of its own share of the "
+                  "parameters and updates only that share (ZeRO stage 1)");
+    cmd->add_flag("--no-overlap", args->no_overlap,
+                  "under mpirun: sum the whole gradient after the backward pass instead of each "
+                  "block's as soon as it is computed");
+    cmd->add_option("--dist-timeout", args->dist_timeout,
+                    "under mpirun: seconds a rank waits for the others before ending the job "
+                    "(a rank died or hangs); 0 waits forever")
+        ->capture_default_str();
     add_energy_options(cmd, args->energy);
     cmd->callback([args]() {
         const TrainConfig config =
@@ -59,7 +74,19 @@ void register_train(CLI::App& app) {
         options.stop_at_step = args->stop_at;
         options.quiet = args->quiet;
         options.energy = args->energy;
-        train(config, options);
+        options.shard_optimizer = args->shard_optimizer;
+        options.overlap_communication = !args->no_overlap;
+        const auto comm = Communicator::from_environment(args->dist_timeout);
+        options.comm = comm.get();
+        try {
+            train(config, options);
+        } catch (const std::exception& e) {
+            if (comm->size() == 1) throw;
+            // The other ranks would wait for this one in their next collective: end them all.
+            std::fprintf(stderr, "greenmoe: error: rank %d of %d: %s\n", comm->rank(), comm->size(),
+                         e.what());
+            comm->abort(1);
+        }
     });
 }
 

@@ -26,17 +26,20 @@ void ValidationSet::sequence(size_t i, int* inputs, int* targets) const {
     }
 }
 
-double validation_loss(GptModel& model, const ValidationSet& set) {
+double validation_loss_sum(GptModel& model, const ValidationSet& set, size_t first_seq,
+                           size_t end_seq) {
     const int T = set.seq_len();
     check(T <= model.max_seq(), "validation sequence length {} exceeds the model's {}", T,
           model.max_seq());
+    check(first_seq <= end_seq && end_seq <= set.num_sequences(),
+          "validation sequences [{}, {}) of {}", first_seq, end_seq, set.num_sequences());
     const size_t batch = static_cast<size_t>(model.max_batch());
     std::vector<int> inputs(batch * T), targets(batch * T);
     // Capacity limits depend on the batch: without them each sequence's loss is its own.
     model.set_capacity_limits(false);
     double sum = 0.0;
-    for (size_t first = 0; first < set.num_sequences(); first += batch) {
-        const size_t n = std::min(batch, set.num_sequences() - first);
+    for (size_t first = first_seq; first < end_seq; first += batch) {
+        const size_t n = std::min(batch, end_seq - first);
         for (size_t i = 0; i < n; ++i) {
             set.sequence(first + i, inputs.data() + i * T, targets.data() + i * T);
         }
@@ -45,7 +48,12 @@ double validation_loss(GptModel& model, const ValidationSet& set) {
         for (size_t i = 0; i < n * T; ++i) sum += losses[i];
     }
     model.set_capacity_limits(true);
-    return sum / static_cast<double>(set.num_tokens());
+    return sum;
+}
+
+double validation_loss(GptModel& model, const ValidationSet& set) {
+    return validation_loss_sum(model, set, 0, set.num_sequences()) /
+           static_cast<double>(set.num_tokens());
 }
 
 }  // namespace greenmoe

@@ -31,5 +31,8 @@ class ValidationSet {
 // (the last batch may be smaller). Per-sequence losses are summed in double in sequence
 // order and routed without capacity limits, so the batch size does not change the result.
 double validation_loss(GptModel& model, const ValidationSet& set);
+// The summed loss of sequences [first, end) only, for ranks that split the set: the sum
+// over ranks divided by set.num_tokens() is the validation loss.
+double validation_loss_sum(GptModel& model, const ValidationSet& set, size_t first, size_t end);
 
 }  // namespace greenmoe

@@ -213,20 +213,20 @@ void GptModel::allocate_activations() {
     for (int l = 0; l < config_.n_layer; ++l) {
         if (config_.is_moa_block(l)) {
             moa_[l] = std::make_unique<MoaAttention>(config_, max_batch_, max_seq_);
-            attn_slot_[l] = static_cast<int>(moe_slots_.size());
-            moe_slots_.push_back({l, true, config_.n_experts});
         }
         if (config_.is_moe_block(l)) {
             // A pruned block routes over its own experts only.
             GptConfig block_config = config_;
             block_config.n_experts = config_.mlp_experts(l);
             moe_[l] = std::make_unique<MoeMlp>(block_config, static_cast<int>(BT));
-            mlp_slot_[l] = static_cast<int>(moe_slots_.size());
-            moe_slots_.push_back({l, false, block_config.n_experts});
         }
     }
+    moe_slots_ = config_.routed_slots();
+    for (int i = 0; i < num_moe_layers(); ++i) {
+        (moe_slots_[i].attention ? attn_slot_ : mlp_slot_)[moe_slots_[i].block] = i;
+    }
     moe_row_offset_.assign(1, 0);
-    for (const MoeSlot& slot : moe_slots_) {
+    for (const GptConfig::RoutedSlot& slot : moe_slots_) {
         moe_row_offset_.push_back(moe_row_offset_.back() + size_t(slot.experts));
     }
     moe_bias_.reset(moe_row_offset_.back());
@@ -235,7 +235,7 @@ void GptModel::allocate_activations() {
 }
 
 const MoeForwardStats& GptModel::moe_stats(int i) const {
-    const MoeSlot& slot = moe_slots_[i];
+    const GptConfig::RoutedSlot& slot = moe_slots_[i];
     return slot.attention ? moa_[slot.block]->stats() : moe_[slot.block]->stats();
 }
 
@@ -251,12 +251,7 @@ const float* GptModel::moe_bias_row(int block, bool attention) const {
 }
 
 std::vector<int64_t> GptModel::moe_bias_shape() const {
-    const int64_t L = num_moe_layers();
-    bool uniform = true;
-    for (const MoeSlot& slot : moe_slots_)
-        uniform = uniform && slot.experts == moe_slots_[0].experts;
-    if (uniform) return {L, L > 0 ? moe_slots_[0].experts : config_.n_experts};
-    return {static_cast<int64_t>(moe_bias_size())};
+    return config_.moe_bias_shape();
 }
 
 void GptModel::freeze_moe_routing(bool frozen) {
@@ -403,7 +398,7 @@ float GptModel::forward(const int* tokens, const int* targets, int B, int T) {
     return count ? static_cast<float>(sum / count) : 0.0f;
 }
 
-void GptModel::backward(float loss_scale) {
+void GptModel::backward(float loss_scale, const std::function<void(int block)>& block_done) {
     check(have_targets_, "backward() needs a forward() with targets first");
     const int B = B_, T = T_, BT = B * T;
     const int C = config_.n_embd, NH = config_.n_head, L = config_.n_layer;
@@ -462,10 +457,21 @@ void GptModel::backward(float loss_scale) {
         }
         nn::layernorm_backward(a.dresidual, dw.ln1_w, dw.ln1_b, a.dln, residual, w.ln1_w,
                                a.ln1_mean[l], a.ln1_rstd[l], BT, C);
+        if (block_done) block_done(l);
     }
     nn::encoder_backward(g_.wte, g_.wpe, a.dresidual, tokens_.data(), B, T, C);
+    if (block_done) block_done(-1);
     // The logits were overwritten by their gradient: a second backward needs a new forward.
     have_targets_ = false;
+}
+
+std::pair<size_t, size_t> GptModel::block_grad_range(int block) const {
+    check(block >= 0 && block < config_.n_layer, "block {} of {}", block, config_.n_layer);
+    const auto first = [&](int l) {
+        return l < config_.n_layer ? layout_.get(block_name(l, "ln_1.weight")).offset
+                                   : layout_.get("transformer.ln_f.weight").offset;
+    };
+    return {first(block), first(block + 1)};
 }
 
 double GptModel::flops_per_token(int T) const {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "greenmoe/core/aligned_buffer.h"
@@ -50,8 +52,14 @@ class GptModel {
     float forward(const int* tokens, const int* targets, int B, int T);
 
     // Gradient of loss_scale × (the mean loss of the last forward), ACCUMULATED into
-    // grads(). Must follow a forward with targets. Overwrites the logits.
-    void backward(float loss_scale = 1.0f);
+    // grads(). Must follow a forward with targets. Overwrites the logits. block_done(l),
+    // when given, is called as soon as block l's gradients (block_grad_range(l)) are
+    // complete, l = n_layer−1 down to 0, then block_done(-1) when the rest (embeddings,
+    // final LayerNorm) are: data-parallel training starts summing them over ranks there.
+    void backward(float loss_scale = 1.0f, const std::function<void(int block)>& block_done = {});
+    // Block l's parameters as a range [first, second) of the flat buffers (padding
+    // included); the parameters of no block lie outside all of these ranges.
+    std::pair<size_t, size_t> block_grad_range(int block) const;
     void zero_grad() { grads_.zero(); }
 
     // MoE state. Training mode adds olnn's noise, gshard's random keep and condmlp's
@@ -90,6 +98,8 @@ class GptModel {
     // same count (the layout of unpruned models), else {moe_bias_size()}.
     std::vector<int64_t> moe_bias_shape() const;
     const std::vector<int64_t>& moe_counts() const { return moe_counts_; }
+    // For data-parallel training: the counts are summed over ranks before the bias moves.
+    std::vector<int64_t>& mutable_moe_counts() { return moe_counts_; }
     // DeepSeek's update from the accumulated counts (b −= γ above 1.2·mean, += γ below
     // 0.8·mean), then clears the counts. gamma = 0 only clears.
     void update_moe_bias(float gamma);
@@ -141,14 +151,9 @@ class GptModel {
     AlignedBuffer params_, grads_, act_memory_;
     GptTensors p_, g_;
     Activations acts_{};
-    struct MoeSlot {
-        int block;
-        bool attention;
-        int experts;
-    };
     std::vector<std::unique_ptr<MoeMlp>> moe_;        // per block; null for dense MLPs
     std::vector<std::unique_ptr<MoaAttention>> moa_;  // per block; null for mha
-    std::vector<MoeSlot> moe_slots_;
+    std::vector<GptConfig::RoutedSlot> moe_slots_;
     std::vector<int> mlp_slot_, attn_slot_;  // per block: slot index or -1
     std::vector<size_t> moe_row_offset_{0};  // per slot, plus the total at the end
     AlignedBuffer moe_bias_;

@@ -1,13 +1,23 @@
 // AdamW and gradient clipping (see adamw.h).
 #include "greenmoe/train/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "greenmoe/core/error.h"
 
 namespace greenmoe {
 
 AdamW::AdamW(const ParamLayout& layout, AdamWConfig config)
-    : layout_(layout), config_(config), m_(layout.total_floats()), v_(layout.total_floats()) {}
+    : AdamW(layout, config, 0, layout.total_floats()) {}
+
+AdamW::AdamW(const ParamLayout& layout, AdamWConfig config, size_t begin, size_t end)
+    : layout_(layout), config_(config), begin_(begin), end_(end), m_(end - begin), v_(end - begin) {
+    check(begin <= end && end <= layout.total_floats(),
+          "optimizer shard [{}, {}) is outside the {} parameters", begin, end,
+          layout.total_floats());
+}
 
 void AdamW::step(float* params, const float* grads, float lr) {
     ++t_;
@@ -17,12 +27,16 @@ void AdamW::step(float* params, const float* grads, float lr) {
     const float step_size = static_cast<float>(lr / bc1);
     const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
     for (const ParamSpec& s : layout_.specs()) {
+        // This tensor's part of the shard.
+        const size_t first = std::max(s.offset, begin_);
+        const size_t last = std::min(s.offset + s.numel, end_);
+        if (first >= last) continue;
         const float decay = s.weight_decay ? 1.0f - lr * config_.weight_decay : 1.0f;
-        float* p = params + s.offset;
-        const float* g = grads + s.offset;
-        float* m = m_.data() + s.offset;
-        float* v = v_.data() + s.offset;
-        const long n = static_cast<long>(s.numel);
+        float* p = params + first;
+        const float* g = grads + first;
+        float* m = m_.data() + (first - begin_);
+        float* v = v_.data() + (first - begin_);
+        const long n = static_cast<long>(last - first);
 #pragma omp parallel for simd schedule(static)
         for (long i = 0; i < n; ++i) {
             m[i] = b1 * m[i] + (1.0f - b1) * g[i];

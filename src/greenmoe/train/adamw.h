@@ -18,16 +18,24 @@ struct AdamWConfig {
 
 class AdamW {
   public:
+    // Moments for the whole flat buffer, or (ZeRO stage 1) for the shard [begin, end) of
+    // it only: each rank of a data-parallel job then updates its own shard.
     AdamW(const ParamLayout& layout, AdamWConfig config);
+    AdamW(const ParamLayout& layout, AdamWConfig config, size_t begin, size_t end);
 
     // One update with learning rate lr, as torch.optim.AdamW computes it:
     // p ← p·(1 − lr·wd) − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε), wd only where decayed.
+    // params and grads are the whole flat buffers; only the shard's elements change.
     void step(float* params, const float* grads, float lr);
 
+    // The moments of flat elements [shard_begin(), shard_end()).
     float* m() { return m_.data(); }
     float* v() { return v_.data(); }
     const float* m() const { return m_.data(); }
     const float* v() const { return v_.data(); }
+    size_t shard_begin() const { return begin_; }
+    size_t shard_end() const { return end_; }
+    bool sharded() const { return begin_ != 0 || end_ != layout_.total_floats(); }
     int64_t step_count() const { return t_; }
     void set_step_count(int64_t t) { t_ = t; }
     const AdamWConfig& config() const { return config_; }
@@ -35,6 +43,7 @@ class AdamW {
   private:
     const ParamLayout& layout_;
     AdamWConfig config_;
+    size_t begin_, end_;
     AlignedBuffer m_, v_;
     int64_t t_ = 0;
 };
