@@ -340,6 +340,16 @@ TEST(ModelPrunedExperts, TrainedModelPrunedBySimplifyEvaluates) {
     const ValidationSet set(patterns.val, 32, 1024);
     const double full_loss = validation_loss(*full, set);
     const double pruned_loss = validation_loss(*pruned, set);
+    // `eval` of the simplified folder finds the original run's validation data and size
+    // through summary.json, so the two losses compare.
+    const auto pruned_eval = testing::run_command(
+        testing::greenmoe_binary().string() + " eval --no-energy -q --task val-loss --checkpoint " +
+        (tmp / "pruned").string() + " --cache-dir " + (tmp / "cache").string() + " 2>&1");
+    ASSERT_EQ(pruned_eval.exit_code, 0) << pruned_eval.output;
+    EXPECT_NE(
+        pruned_eval.output.find(fmt::format("val-loss: {:.6f} over 1024 tokens", pruned_loss)),
+        std::string::npos)
+        << pruned_eval.output;
     EXPECT_TRUE(std::isfinite(pruned_loss));
     EXPECT_GT(pruned_loss, 0.0);
     EXPECT_LT(pruned_loss, full_loss + 2.0) << "unpruned " << full_loss;
@@ -472,6 +482,15 @@ TEST(ModelPrunedExperts, PruningKeepsTheBiasAndHealingTrainsOnFromIt) {
     // kept bias, bring the validation loss down.
     const ValidationSet set(patterns.val, 32, 1024);
     const double pruned_loss = validation_loss(*pruned, set);
+    // `eval` of the simplified folder finds the original run's validation data and size
+    // through summary.json, so the two losses compare.
+    const auto eval = testing::run_command(
+        testing::greenmoe_binary().string() + " eval --no-energy -q --task val-loss --checkpoint " +
+        (tmp / "pruned").string() + " --cache-dir " + (tmp / "cache").string() + " 2>&1");
+    ASSERT_EQ(eval.exit_code, 0) << eval.output;
+    EXPECT_NE(eval.output.find(fmt::format("val-loss: {:.6f} over 1024 tokens", pruned_loss)),
+              std::string::npos)
+        << eval.output;
     TrainConfig heal = tiny_moe_run("switch");
     heal.max_steps = 8;
     heal.checkpoint_every = 8;

@@ -69,7 +69,19 @@ nlohmann::json run_val_loss(const EvalArgs& args) {
     std::string pattern = args.val_data;
     int T = 0;
     int64_t tokens = args.val_tokens;
-    const fs::path weights = resolve_checkpoint_weights(args.checkpoint);
+    fs::path weights = resolve_checkpoint_weights(args.checkpoint);
+    // A `simplify` output has no run of its own: its summary names the model it came from,
+    // whose run's validation data lets the pruned model be compared with the original.
+    for (int hops = 0; hops < 8 && !fs::is_regular_file(weights.parent_path() / "state.json");
+         ++hops) {
+        const fs::path summary = weights.parent_path() / "summary.json";
+        if (!fs::is_regular_file(summary)) break;
+        const auto j = nlohmann::json::parse(read_file(summary), nullptr, false);
+        if (!j.is_object() || !j.contains("model_absolute")) break;
+        const fs::path source = j["model_absolute"].get<std::string>();
+        if (!fs::exists(source)) break;
+        weights = resolve_checkpoint_weights(source);
+    }
     const fs::path state = weights.parent_path() / "state.json";
     if (fs::is_regular_file(state)) {
         const TrainConfig config =

@@ -705,6 +705,8 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
     Json summary;
     summary[kSummaryMarker] = 1;
     summary["model"] = options.model.string();
+    // Where the model came from, so that `eval` can find its run's validation data.
+    summary["model_absolute"] = fs::absolute(options.model).lexically_normal().string();
     summary["architecture"] = model.architecture();
     summary["criterion"] = criterion_name(options.criterion);
     summary["mode"] = options.factor ? "factor" : options.keep ? "keep" : "reduce";
