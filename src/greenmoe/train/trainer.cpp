@@ -309,7 +309,9 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
         const std::vector<HellaSwagItem> mine(
             hellaswag_items.begin() + static_cast<std::ptrdiff_t>(part[size_t(rank)]),
             hellaswag_items.begin() + static_cast<std::ptrdiff_t>(part[size_t(rank) + 1]));
-        HellaSwagResult r = evaluate_hellaswag(model, *tokenizer, mine, ho);
+        // A rank left without items (fewer items than ranks) adds zeros.
+        HellaSwagResult r =
+            mine.empty() ? HellaSwagResult{} : evaluate_hellaswag(model, *tokenizer, mine, ho);
         std::array<int64_t, 6> counts = {
             r.items,    r.correct, r.correct_norm, r.harness_correct, r.harness_correct_norm,
             r.truncated};
