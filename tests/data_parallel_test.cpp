@@ -299,6 +299,16 @@ TEST(DataParallelFailure, AnErrorOnOneRankEndsAll) {
     EXPECT_NE(changed.exit_code, 0) << changed.output;
     EXPECT_NE(changed.output.find("rank 0 of 2: "), std::string::npos) << changed.output;
     EXPECT_NE(changed.output.find("cannot resume"), std::string::npos) << changed.output;
+
+    // 3 ranks cannot share a 256-token step of 128-token micro-batches.
+    const auto three = testing::run_command(fmt::format("{} -np 3 {}{} -o {} 2>&1", kMpirun,
+                                                        testing::greenmoe_binary().string(), args,
+                                                        (tmp / "three").string()));
+    EXPECT_NE(three.exit_code, 0) << three.output;
+    EXPECT_NE(three.output.find("must be a multiple of batch_size × seq_len × ranks"),
+              std::string::npos)
+        << three.output;
+    EXPECT_FALSE(fs::exists(tmp / "three" / "log.jsonl"));
 }
 
 }  // namespace
