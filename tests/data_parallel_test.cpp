@@ -309,6 +309,14 @@ TEST(DataParallelFailure, AnErrorOnOneRankEndsAll) {
               std::string::npos)
         << three.output;
     EXPECT_FALSE(fs::exists(tmp / "three" / "log.jsonl"));
+
+    // Other commands do not split their work: under mpirun they refuse to start.
+    const auto eval = testing::run_command(fmt::format("{} -np 2 {} eval --checkpoint {} 2>&1",
+                                                       kMpirun, testing::greenmoe_binary().string(),
+                                                       (tmp / "run").string()));
+    EXPECT_NE(eval.exit_code, 0) << eval.output;
+    EXPECT_NE(eval.output.find("`greenmoe eval` runs in one process"), std::string::npos)
+        << eval.output;
 }
 
 }  // namespace

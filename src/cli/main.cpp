@@ -1,11 +1,13 @@
 // greenmoe: train, measure and simplify Mixture-of-Experts language models.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
 #include "greenmoe/core/error.h"
+#include "greenmoe/dist/communicator.h"
 
 int main(int argc, char** argv) {
     CLI::App app{
@@ -23,6 +25,18 @@ int main(int argc, char** argv) {
     greenmoe::cli::register_energy(app);
     greenmoe::cli::register_report(app);
     try {
+        // Only training splits its work over ranks; under mpirun every other command would
+        // run whole on each rank, each writing the same outputs.
+        if (greenmoe::Communicator::launcher_ranks() > 1) {
+            for (int i = 1; i < argc; ++i) {
+                if (argv[i][0] == '-') continue;
+                greenmoe::check(std::string(argv[i]) == "train",
+                                "`greenmoe {}` runs in one process: start it without mpirun (only "
+                                "`greenmoe train` runs on several ranks)",
+                                argv[i]);
+                break;
+            }
+        }
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);

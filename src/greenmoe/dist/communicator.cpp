@@ -92,6 +92,10 @@ bool Communicator::mpi_built() {
 #endif
 }
 
+int Communicator::launcher_ranks() {
+    return launcher_world_size();
+}
+
 std::unique_ptr<Communicator> Communicator::from_environment(double timeout_s) {
     check(timeout_s >= 0, "--dist-timeout must be ≥ 0 seconds, got {}", timeout_s);
     auto comm = std::make_unique<Communicator>();

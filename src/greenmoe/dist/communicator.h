@@ -25,6 +25,8 @@ class Communicator {
     static std::unique_ptr<Communicator> from_environment(double timeout_s);
     // Whether this greenmoe was built with MPI.
     static bool mpi_built();
+    // The job size an MPI launcher announced in the environment (0 when none started us).
+    static int launcher_ranks();
 
     int rank() const { return rank_; }
     int size() const { return size_; }
