@@ -20,9 +20,9 @@ std::string trim(std::string_view s) {
 
 }  // namespace
 
-std::vector<std::vector<std::string>> parse_csv(std::string_view text, std::string_view what) {
-    std::vector<std::vector<std::string>> records;
-    std::vector<std::string> record;
+std::vector<CsvRecord> parse_csv_records(std::string_view text, std::string_view what) {
+    std::vector<CsvRecord> records;
+    CsvRecord record;
     std::string field;
     bool in_quotes = false, field_started = false;
     size_t line = 1;
@@ -46,29 +46,35 @@ std::vector<std::vector<std::string>> parse_csv(std::string_view text, std::stri
             in_quotes = true;
             field_started = true;
         } else if (c == ',') {
-            record.push_back(std::move(field));
+            record.fields.push_back(std::move(field));
             field.clear();
             field_started = true;
         } else if (c == '\n' || c == '\r') {
             if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-            if (field_started || !field.empty() || !record.empty()) {
-                record.push_back(std::move(field));
+            if (field_started || !field.empty() || !record.fields.empty()) {
+                record.fields.push_back(std::move(field));
                 records.push_back(std::move(record));
             }
-            record.clear();
+            ++line;
+            record = CsvRecord{line, {}};
             field.clear();
             field_started = false;
-            ++line;
         } else {
             field += c;
             field_started = true;
         }
     }
-    check(!in_quotes, "{}: a quoted field opened before line {} is never closed", what, line);
-    if (field_started || !field.empty() || !record.empty()) {
-        record.push_back(std::move(field));
+    check(!in_quotes, "{}: a quoted field opened on line {} is never closed", what, record.line);
+    if (field_started || !field.empty() || !record.fields.empty()) {
+        record.fields.push_back(std::move(field));
         records.push_back(std::move(record));
     }
+    return records;
+}
+
+std::vector<std::vector<std::string>> parse_csv(std::string_view text, std::string_view what) {
+    std::vector<std::vector<std::string>> records;
+    for (CsvRecord& r : parse_csv_records(text, what)) records.push_back(std::move(r.fields));
     return records;
 }
 

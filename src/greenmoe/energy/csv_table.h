@@ -12,6 +12,13 @@ namespace greenmoe {
 // errors (an unterminated quote).
 std::vector<std::vector<std::string>> parse_csv(std::string_view text, std::string_view what);
 
+// The same, with the line each record starts on (1-based), for errors naming file:line.
+struct CsvRecord {
+    size_t line = 1;
+    std::vector<std::string> fields;
+};
+std::vector<CsvRecord> parse_csv_records(std::string_view text, std::string_view what);
+
 // One field as Python's csv module writes it: quoted only when it holds a comma, a quote
 // or a line break.
 std::string csv_field(std::string_view value);

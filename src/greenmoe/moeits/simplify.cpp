@@ -482,13 +482,11 @@ Json simplified_greenmoe_config(const MoeModel& model, const std::vector<std::ve
 // a checkpoint's weights; a model trained without it has none (nullopt).
 std::optional<std::vector<float>> simplified_greenmoe_bias(
     const MoeModel& model, const std::vector<std::vector<int>>& kept) {
-    const fs::path weights = model.tensors().source();
-    fs::path holder = weights;
+    std::optional<SafetensorsFile> optimizer;
     if (!model.tensors().find(kMoeBiasTensor)) {
-        holder = weights.parent_path() / "optimizer.safetensors";
-        if (!fs::is_regular_file(holder) || !SafetensorsFile::open(holder).find(kMoeBiasTensor)) {
-            return std::nullopt;
-        }
+        const fs::path path = model.tensors().source().parent_path() / "optimizer.safetensors";
+        if (fs::is_regular_file(path)) optimizer = SafetensorsFile::open(path);
+        if (!optimizer || !optimizer->find(kMoeBiasTensor)) return std::nullopt;
     }
     GptConfig config;
     from_json(model.config(), config);
@@ -497,7 +495,11 @@ std::optional<std::vector<float>> simplified_greenmoe_bias(
     int64_t size = 1;
     for (const int64_t d : shape) size *= d;
     std::vector<float> bias(static_cast<size_t>(size));
-    SafetensorsFile::open(holder).read_f32_into(kMoeBiasTensor, bias.data(), shape);
+    if (optimizer) {
+        optimizer->read_f32_into(kMoeBiasTensor, bias.data(), shape);
+    } else {
+        model.tensors().file_of(kMoeBiasTensor).read_f32_into(kMoeBiasTensor, bias.data(), shape);
+    }
 
     std::map<int, const std::vector<int>*> kept_of_block;
     for (size_t i = 0; i < model.layers().size(); ++i) {
@@ -662,11 +664,13 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
         for (const int64_t d : t.shape) n *= d;
         result.params_after += n;
     }
+    const Json greenmoe_config =
+        model.is_greenmoe() ? simplified_greenmoe_config(model, kept) : Json();
     std::optional<std::vector<float>> bias;
     if (model.is_greenmoe()) bias = simplified_greenmoe_bias(model, kept);
     if (bias) {
         GptConfig pruned;
-        from_json(simplified_greenmoe_config(model, kept), pruned);
+        from_json(greenmoe_config, pruned);
         pruned.finalize();
         tensors.push_back({kMoeBiasTensor,
                            DType::F32,
@@ -683,7 +687,7 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
     w.shard_metadata = model.tensors().metadata();
     if (model.is_greenmoe()) {
         w.single_file = true;  // greenmoe loads one model.safetensors
-        w.shard_metadata[kGreenmoeConfigKey] = simplified_greenmoe_config(model, kept).dump();
+        w.shard_metadata[kGreenmoeConfigKey] = greenmoe_config.dump();
         Json earlier;
         if (const auto it = w.shard_metadata.find(kGreenmoeMoeitsKey);
             it != w.shard_metadata.end()) {

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/energy/csv_table.h"
 #include "greenmoe/io/atomic_file.h"
 
 namespace greenmoe::report {
@@ -255,61 +256,13 @@ void parse_run_log(const std::string& text, const std::string& file, RunData& ru
 }
 
 std::vector<EmissionsRow> parse_emissions_csv(const std::string& text, const std::string& file) {
-    // RFC 4180: fields split on commas, quoted fields may hold commas, quotes ("") and newlines.
-    std::vector<std::pair<int64_t, std::vector<std::string>>> records;
-    std::vector<std::string> fields;
-    std::string field;
-    bool in_quotes = false, any = false;
-    int64_t line = 1, record_line = 1;
-    for (size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (in_quotes) {
-            if (c == '"') {
-                if (i + 1 < text.size() && text[i + 1] == '"') {
-                    field += '"';
-                    ++i;
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                if (c == '\n') ++line;
-                field += c;
-            }
-            continue;
-        }
-        if (c == '"') {
-            in_quotes = true;
-            any = true;
-        } else if (c == ',') {
-            fields.push_back(std::move(field));
-            field.clear();
-            any = true;
-        } else if (c == '\n' || c == '\r') {
-            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-            if (any || !field.empty()) {
-                fields.push_back(std::move(field));
-                records.emplace_back(record_line, std::move(fields));
-            }
-            fields.clear();
-            field.clear();
-            any = false;
-            ++line;
-            record_line = line;
-        } else {
-            field += c;
-            any = true;
-        }
-    }
-    check(!in_quotes, "{}:{}: unterminated quoted field", file, record_line);
-    if (any || !field.empty()) {
-        fields.push_back(std::move(field));
-        records.emplace_back(record_line, std::move(fields));
-    }
+    const std::vector<CsvRecord> records = parse_csv_records(text, file);
     std::vector<EmissionsRow> rows;
     if (records.empty()) return rows;
-    const auto& header = records.front().second;
+    const auto& header = records.front().fields;
     for (size_t r = 1; r < records.size(); ++r) {
-        const auto& [where, values] = records[r];
+        const auto where = static_cast<int64_t>(records[r].line);
+        const auto& values = records[r].fields;
         check(values.size() == header.size(), "{}:{}: {} fields, but the header has {}", file,
               where, values.size(), header.size());
         EmissionsRow row;

@@ -9,9 +9,8 @@ namespace greenmoe {
 
 GradientSync::GradientSync(Communicator& comm, GptModel& model, bool overlap)
     : comm_(comm), model_(model), overlap_(overlap && comm.size() > 1) {
-    const int L = model.config().n_layer;
-    const size_t total = model.layout().total_floats();
-    rest_ = {{0, model.block_grad_range(0).first}, {model.block_grad_range(L - 1).second, total}};
+    for (int l = 0; l < model.config().n_layer; ++l) blocks_.push_back(model.block_grad_range(l));
+    rest_ = {{0, blocks_.front().first}, {blocks_.back().second, model.layout().total_floats()}};
 }
 
 std::function<void(int)> GradientSync::block_done() {
@@ -19,7 +18,7 @@ std::function<void(int)> GradientSync::block_done() {
     return [this](int block) {
         float* g = model_.grads();
         if (block >= 0) {
-            const auto [first, end] = model_.block_grad_range(block);
+            const auto [first, end] = blocks_[size_t(block)];
             comm_.start_all_reduce_sum({g + first, end - first});
         } else {
             for (const auto& [first, end] : rest_) {

@@ -33,7 +33,8 @@ class GradientSync {
     Communicator& comm_;
     GptModel& model_;
     bool overlap_;
-    std::vector<std::pair<size_t, size_t>> rest_;  // flat ranges outside every block
+    std::vector<std::pair<size_t, size_t>> blocks_;  // each block's flat range
+    std::vector<std::pair<size_t, size_t>> rest_;    // flat ranges outside every block
 };
 
 // Sums one step's routing statistics and the loss-free bias counts over ranks, so the log
