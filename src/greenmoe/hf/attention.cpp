@@ -1,0 +1,85 @@
+// Causal self-attention (see attention.h).
+#include "greenmoe/hf/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "greenmoe/hf/ops.h"
+
+namespace greenmoe::hf {
+
+void attend(const float* q, int64_t n, int64_t q_heads, const LayerCache& cache, double scale,
+            int window, float* out) {
+    const int64_t total = cache.length(), start = total - n;
+    const int64_t kd = cache.k_dim, vd = cache.v_dim, kv_heads = cache.heads;
+    const int64_t group = q_heads / kv_heads;
+#pragma omp parallel for collapse(2) schedule(static) if (n * q_heads * total * kd >= (1 << 16))
+    for (int64_t i = 0; i < n; ++i) {
+        for (int64_t h = 0; h < q_heads; ++h) {
+            const int64_t pos = start + i;
+            const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+            const int64_t kvh = h / group;
+            const float* qi = q + (i * q_heads + h) * kd;
+            std::vector<double> p(static_cast<size_t>(pos - first + 1));
+            double top = -INFINITY;
+            for (int64_t j = first; j <= pos; ++j) {
+                const float* kj = cache.k.data() + (j * kv_heads + kvh) * kd;
+                double dot = 0.0;
+                for (int64_t d = 0; d < kd; ++d) dot += double(qi[d]) * kj[d];
+                p[static_cast<size_t>(j - first)] = dot * scale;
+                top = std::max(top, dot * scale);
+            }
+            double sum = 0.0;
+            for (double& v : p) {
+                v = std::exp(v - top);
+                sum += v;
+            }
+            float* o = out + (i * q_heads + h) * vd;
+            std::vector<double> acc(static_cast<size_t>(vd), 0.0);
+            for (int64_t j = first; j <= pos; ++j) {
+                const double pj = p[static_cast<size_t>(j - first)] / sum;
+                const float* vj = cache.v.data() + (j * kv_heads + kvh) * vd;
+                for (int64_t d = 0; d < vd; ++d) acc[static_cast<size_t>(d)] += pj * vj[d];
+            }
+            for (int64_t d = 0; d < vd; ++d) o[d] = static_cast<float>(acc[static_cast<size_t>(d)]);
+        }
+    }
+}
+
+void standard_attention(const ModelConfig& c, const AttentionWeights& w, const Rope& rope,
+                        int window, const float* x, int64_t n, LayerCache& cache, float* out) {
+    const int64_t hd = c.head_dim, nq = c.num_heads, nkv = c.num_kv_heads;
+    const int64_t start = cache.length();
+    std::vector<float> q(static_cast<size_t>(n * nq * hd)), k(static_cast<size_t>(n * nkv * hd)),
+        v(k.size());
+    linear(x, n, w.q, w.q_bias, q.data());
+    linear(x, n, w.k, w.k_bias, k.data());
+    linear(x, n, w.v, w.v_bias, v.data());
+    if (c.qk_norm == QkNorm::Whole) {
+        rms_norm(q.data(), n, nq * hd, nq * hd, w.q_norm, c.rms_norm_eps);
+        rms_norm(k.data(), n, nkv * hd, nkv * hd, w.k_norm, c.rms_norm_eps);
+    } else if (c.qk_norm == QkNorm::PerHead) {
+        rms_norm(q.data(), n * nq, hd, hd, w.q_norm, c.rms_norm_eps);
+        rms_norm(k.data(), n * nkv, hd, hd, w.k_norm, c.rms_norm_eps);
+    }
+    if (c.clip_qkv > 0.0) {
+        const auto clip = static_cast<float>(c.clip_qkv);
+        for (auto* t : {&q, &k, &v}) {
+            for (float& f : *t) f = std::clamp(f, -clip, clip);
+        }
+    }
+    for (int64_t i = 0; i < n; ++i) {
+        for (int64_t h = 0; h < nq; ++h) rope.apply(q.data() + (i * nq + h) * hd, start + i);
+        for (int64_t h = 0; h < nkv; ++h) rope.apply(k.data() + (i * nkv + h) * hd, start + i);
+    }
+    cache.heads = nkv;
+    cache.k_dim = cache.v_dim = hd;
+    cache.k.insert(cache.k.end(), k.begin(), k.end());
+    cache.v.insert(cache.v.end(), v.begin(), v.end());
+    std::vector<float> o(static_cast<size_t>(n * nq * hd));
+    attend(q.data(), n, nq, cache, c.attention_scale, window, o.data());
+    linear(o.data(), n, w.o, w.o_bias, out);
+}
+
+}  // namespace greenmoe::hf

@@ -1,0 +1,25 @@
+// Causal self-attention of the Hugging Face engine: the standard projections (GQA, biases,
+// q/k norms, sliding window) and the shared core that attends over a layer's KV cache.
+#pragma once
+
+#include <cstdint>
+
+#include "greenmoe/hf/hf_config.h"
+#include "greenmoe/hf/hf_weights.h"
+#include "greenmoe/hf/kv_cache.h"
+#include "greenmoe/hf/rope.h"
+
+namespace greenmoe::hf {
+
+// q [n, q_heads, k_dim] for positions cache.length() − n … (the new keys and values are
+// already in the cache) → out [n, q_heads, v_dim]. Query head h reads key/value head
+// h / (q_heads / cache.heads). window 0: full causal attention.
+void attend(const float* q, int64_t n, int64_t q_heads, const LayerCache& cache, double scale,
+            int window, float* out);
+
+// x [n, hidden] (normalized) at positions cache.length() … → out [n, hidden]; appends the
+// new keys and values to the cache.
+void standard_attention(const ModelConfig& config, const AttentionWeights& w, const Rope& rope,
+                        int window, const float* x, int64_t n, LayerCache& cache, float* out);
+
+}  // namespace greenmoe::hf

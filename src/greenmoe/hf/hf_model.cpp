@@ -1,0 +1,93 @@
+// The forward pass of a Hugging Face decoder-only LM (see hf_model.h): embeddings, pre-norm
+// blocks of attention and (sparse) MLP, final norm, LM head.
+#include "greenmoe/hf/hf_model.h"
+
+#include <algorithm>
+
+#include "greenmoe/core/error.h"
+#include "greenmoe/hf/attention.h"
+#include "greenmoe/hf/mla_attention.h"
+#include "greenmoe/hf/moe_block.h"
+#include "greenmoe/hf/ops.h"
+
+namespace greenmoe::hf {
+
+HfModel::HfModel(ModelConfig config, std::unique_ptr<SafetensorsModel> tensors)
+    : config_(std::move(config)),
+      tensors_(std::move(tensors)),
+      weights_(load_weights(*tensors_, config_)),
+      rope_(config_.rope) {}
+
+HfModel HfModel::load(const std::filesystem::path& dir) {
+    return load(dir / "config.json", dir);
+}
+
+HfModel HfModel::load(const std::filesystem::path& config_json,
+                      const std::filesystem::path& weights) {
+    ModelConfig config = read_model_config(config_json);
+    auto tensors = std::make_unique<SafetensorsModel>(SafetensorsModel::open(weights));
+    return HfModel(std::move(config), std::move(tensors));
+}
+
+std::vector<float> HfModel::forward(std::span<const int32_t> ids, KvCache& cache) const {
+    const ModelConfig& c = config_;
+    const auto n = static_cast<int64_t>(ids.size());
+    const int64_t hidden = c.hidden_size;
+    if (cache.layers.empty()) cache.layers.resize(static_cast<size_t>(c.num_layers));
+    check(cache.layers.size() == static_cast<size_t>(c.num_layers),
+          "KV cache has {} layers, the model {}", cache.layers.size(), c.num_layers);
+
+    std::vector<float> h(static_cast<size_t>(n * hidden));
+    for (int64_t i = 0; i < n; ++i) {
+        const int32_t id = ids[static_cast<size_t>(i)];
+        check(id >= 0 && id < c.vocab_size,
+              "token id {} at position {} is outside the vocabulary "
+              "(0..{}) of {}",
+              id, i, c.vocab_size - 1, c.source.string());
+        weights_.embed.read_row(id, h.data() + i * hidden);
+    }
+    if (c.embedding_multiplier != 1.0) {
+        for (float& v : h) v *= static_cast<float>(c.embedding_multiplier);
+    }
+    const auto residual = static_cast<float>(c.residual_multiplier);
+    std::vector<float> a(h.size()), out(h.size());
+    for (int l = 0; l < c.num_layers; ++l) {
+        const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
+        const LayerConfig& lc = c.layers[static_cast<size_t>(l)];
+        LayerCache& lcache = cache.layers[static_cast<size_t>(l)];
+        std::copy(h.begin(), h.end(), a.begin());
+        rms_norm(a.data(), n, hidden, hidden, w.input_norm, c.rms_norm_eps);
+        if (c.attention == AttentionKind::Latent) {
+            latent_attention(c, w.attention, rope_, a.data(), n, lcache, out.data());
+        } else {
+            standard_attention(c, w.attention, rope_, lc.sliding_window, a.data(), n, lcache,
+                               out.data());
+        }
+        for (size_t i = 0; i < h.size(); ++i) h[i] += out[i] * residual;
+        std::copy(h.begin(), h.end(), a.begin());
+        rms_norm(a.data(), n, hidden, hidden, w.post_norm, c.rms_norm_eps);
+        if (lc.n_experts > 0) {
+            static const std::vector<bool> kNone;
+            const auto& mask =
+                static_cast<size_t>(l) < masked_.size() ? masked_[static_cast<size_t>(l)] : kNone;
+            moe_block(c, w.moe, a.data(), n, out.data(), mask);
+        } else {
+            gated_mlp(w.mlp, a.data(), n, out.data());
+        }
+        for (size_t i = 0; i < h.size(); ++i) h[i] += out[i] * residual;
+    }
+    rms_norm(h.data(), n, hidden, hidden, weights_.final_norm, c.rms_norm_eps);
+    std::vector<float> logits(static_cast<size_t>(n * c.vocab_size));
+    linear(h.data(), n, weights_.lm_head, logits.data());
+    if (c.logits_scaling != 1.0) {
+        for (float& v : logits) v /= static_cast<float>(c.logits_scaling);
+    }
+    return logits;
+}
+
+std::vector<float> HfModel::logits(std::span<const int32_t> ids) const {
+    KvCache cache;
+    return forward(ids, cache);
+}
+
+}  // namespace greenmoe::hf

@@ -1,0 +1,49 @@
+// A Hugging Face decoder-only causal LM (config.json + safetensors) ready to run: the
+// description, the memory-mapped weights, and the forward pass to logits.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "greenmoe/hf/hf_config.h"
+#include "greenmoe/hf/hf_weights.h"
+#include "greenmoe/hf/kv_cache.h"
+#include "greenmoe/hf/rope.h"
+#include "greenmoe/io/safetensors_model.h"
+
+namespace greenmoe::hf {
+
+class HfModel {
+  public:
+    // A folder with config.json and model.safetensors (or model.safetensors.index.json).
+    static HfModel load(const std::filesystem::path& dir);
+    // A config file and the weights: a .safetensors file, or a folder as above.
+    static HfModel load(const std::filesystem::path& config_json,
+                        const std::filesystem::path& weights);
+
+    const ModelConfig& config() const { return config_; }
+    const ModelWeights& weights() const { return weights_; }
+
+    // Logits [ids.size(), vocab] of the tokens at positions cache.length() … (attending to
+    // everything the cache holds); their keys and values are appended to the cache.
+    std::vector<float> forward(std::span<const int32_t> ids, KvCache& cache) const;
+    // Logits [ids.size(), vocab] of one whole sequence.
+    std::vector<float> logits(std::span<const int32_t> ids) const;
+
+    // Experts removed from routing (their router logits −∞ before selection), one list of
+    // flags per layer (empty: none): the original model as a pruned one would run it.
+    void set_expert_mask(std::vector<std::vector<bool>> masked) { masked_ = std::move(masked); }
+
+  private:
+    HfModel(ModelConfig config, std::unique_ptr<SafetensorsModel> tensors);
+    ModelConfig config_;
+    std::unique_ptr<SafetensorsModel> tensors_;
+    ModelWeights weights_;
+    Rope rope_;
+    std::vector<std::vector<bool>> masked_;
+};
+
+}  // namespace greenmoe::hf

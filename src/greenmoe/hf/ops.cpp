@@ -1,0 +1,88 @@
+// The Hugging Face engine's operations (see ops.h).
+#include "greenmoe/hf/ops.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace greenmoe::hf {
+
+namespace {
+
+// Rows of a converted weight tile: about 256 KiB of fp32, so a tile stays in L2.
+int64_t tile_rows(int64_t cols) {
+    return std::max<int64_t>(1, (int64_t{1} << 16) / cols);
+}
+
+}  // namespace
+
+void linear(const float* x, int64_t n, const Mat& w, const std::vector<float>& bias, float* y) {
+    if (n <= 0 || w.rows <= 0) return;
+    const int64_t rows = w.rows, cols = w.cols;
+    if (w.dtype == DType::F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n),
+                    static_cast<int>(rows), static_cast<int>(cols), 1.0f, x, static_cast<int>(cols),
+                    reinterpret_cast<const float*>(w.data), static_cast<int>(cols), 0.0f, y,
+                    static_cast<int>(rows));
+    } else {
+        const int64_t step = std::min(rows, tile_rows(cols));
+        std::vector<float> tile(static_cast<size_t>(step * cols));
+        for (int64_t r0 = 0; r0 < rows; r0 += step) {
+            const int64_t m = std::min(step, rows - r0);
+#pragma omp parallel for schedule(static) if (m * cols >= (int64_t{1} << 14))
+            for (int64_t r = 0; r < m; ++r) w.read_row(r0 + r, tile.data() + r * cols);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n),
+                        static_cast<int>(m), static_cast<int>(cols), 1.0f, x,
+                        static_cast<int>(cols), tile.data(), static_cast<int>(cols), 0.0f, y + r0,
+                        static_cast<int>(rows));
+        }
+    }
+    if (!bias.empty()) {
+        for (int64_t i = 0; i < n; ++i) {
+            float* row = y + i * rows;
+            for (int64_t r = 0; r < rows; ++r) row[r] += bias[static_cast<size_t>(r)];
+        }
+    }
+}
+
+void rms_norm(float* x, int64_t n, int64_t dim, int64_t stride, const std::vector<float>& weight,
+              double eps) {
+    for (int64_t i = 0; i < n; ++i) {
+        float* row = x + i * stride;
+        double ss = 0.0;
+        for (int64_t j = 0; j < dim; ++j) ss += double(row[j]) * row[j];
+        const auto inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(dim) + eps));
+        for (int64_t j = 0; j < dim; ++j) row[j] = row[j] * inv * weight[static_cast<size_t>(j)];
+    }
+}
+
+void silu_gate(const float* gate, const float* up, int64_t count, float* out) {
+    for (int64_t i = 0; i < count; ++i) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+void gated_mlp(const GatedMlp& mlp, const float* x, int64_t n, float* out) {
+    const int64_t inter = mlp.gate.rows;
+    std::vector<float> g(static_cast<size_t>(n * inter)), u(g.size());
+    linear(x, n, mlp.gate, g.data());
+    linear(x, n, mlp.up, u.data());
+    silu_gate(g.data(), u.data(), n * inter, g.data());
+    linear(g.data(), n, mlp.down, out);
+}
+
+void softmax(float* x, int64_t n) {
+    if (n <= 0) return;
+    const float top = *std::max_element(x, x + n);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - top);
+        sum += x[i];
+    }
+    const auto inv = static_cast<float>(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace greenmoe::hf
