@@ -1,0 +1,233 @@
+// BPE as `tokenizers` runs it: a word's characters (with prefix/suffix) looked up, unknown
+// ones sent to byte fallback or the unk token, then merges applied lowest rank first, leftmost
+// first among equal ranks (models/bpe/word.rs).
+#include "greenmoe/text/hf_bpe.h"
+
+#include <fmt/format.h>
+
+#include <queue>
+
+#include "greenmoe/text/hf_unicode.h"
+
+namespace greenmoe::hf {
+
+namespace {
+uint64_t pair_key(int left, int right) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
+           static_cast<uint32_t>(right);
+}
+}  // namespace
+
+BpeModel BpeModel::parse(const JsonNode& node) {
+    node.expect_object();
+    const std::string type = node.string_or("type", "BPE");
+    if (type != "BPE") {
+        unsupported(node, "model", type, "BPE (the model of every MoE family greenmoe runs)");
+    }
+    check(!node.has("dropout"), "{}/dropout: BPE dropout must be null for deterministic encoding",
+          node.where());
+    BpeModel model;
+    const JsonNode vocab = node["vocab"];
+    vocab.expect_object();
+    model.vocab_.reserve(vocab.size());
+    for (const auto& [token, id_json] : vocab.value().items()) {
+        const JsonNode id_node = vocab.child(id_json, "/" + token);
+        const long long id = id_node.integer();
+        check(id >= 0 && id < (1LL << 31) - 1, "{}: token id {} out of range", id_node.where(), id);
+        model.vocab_.emplace(token, static_cast<int>(id));
+        if (static_cast<size_t>(id) >= model.id_to_token_.size()) {
+            model.id_to_token_.resize(static_cast<size_t>(id) + 1);
+            model.has_token_.resize(static_cast<size_t>(id) + 1, false);
+        }
+        model.id_to_token_[static_cast<size_t>(id)] = token;
+        model.has_token_[static_cast<size_t>(id)] = true;
+    }
+    model.continuing_subword_prefix_ = node.string_or("continuing_subword_prefix", "");
+    model.end_of_word_suffix_ = node.string_or("end_of_word_suffix", "");
+    model.fuse_unk_ = node.boolean_or("fuse_unk", false);
+    model.byte_fallback_ = node.boolean_or("byte_fallback", false);
+    model.ignore_merges_ = node.boolean_or("ignore_merges", false);
+    if (node.has("unk_token")) {
+        const std::string unk = node["unk_token"].string();
+        const auto it = model.vocab_.find(unk);
+        check(it != model.vocab_.end(), "{}/unk_token: {:?} is not in the vocabulary", node.where(),
+              unk);
+        model.unk_id_ = it->second;
+    }
+    model.all_bytes_ = true;
+    for (int b = 0; b < 256; ++b) {
+        const auto it = model.vocab_.find(fmt::format("<0x{:02X}>", b));
+        model.byte_ids_[b] = it == model.vocab_.end() ? -1 : it->second;
+        model.all_bytes_ = model.all_bytes_ && model.byte_ids_[b] >= 0;
+    }
+
+    const JsonNode merges = node["merges"];
+    merges.expect_array();
+    model.merges_.reserve(merges.size() * 2);
+    const size_t prefix_length = model.continuing_subword_prefix_.size();
+    for (size_t rank = 0; rank < merges.size(); ++rank) {
+        const JsonNode merge = merges[rank];
+        std::string left, right;
+        if (merge.value().is_string()) {
+            // The older format: "left right", exactly one space.
+            const std::string text = merge.string();
+            const size_t space = text.find(' ');
+            check(space != std::string::npos && text.find(' ', space + 1) == std::string::npos,
+                  "{}: expected a merge \"left right\" with one space, not {:?}", merge.where(),
+                  text);
+            left = text.substr(0, space);
+            right = text.substr(space + 1);
+        } else {
+            merge.expect_array();
+            check(merge.size() == 2, "{}: expected a merge [left, right]", merge.where());
+            left = merge[size_t{0}].string();
+            right = merge[size_t{1}].string();
+        }
+        const auto id_of = [&](const std::string& token) {
+            const auto it = model.vocab_.find(token);
+            check(it != model.vocab_.end(), "{}: merge names {:?}, which is not in the vocabulary",
+                  merge.where(), token);
+            return it->second;
+        };
+        const int left_id = id_of(left), right_id = id_of(right);
+        // The prefix is cut from the right part by length, as `tokenizers` does.
+        check(right.size() >= prefix_length, "{}: merge part {:?} is shorter than the prefix {:?}",
+              merge.where(), right, model.continuing_subword_prefix_);
+        const int merged = id_of(left + right.substr(prefix_length));
+        // A pair listed twice keeps its later rank, as a map filled in order does.
+        model.merges_[pair_key(left_id, right_id)] = {static_cast<int>(rank), merged};
+    }
+    return model;
+}
+
+std::optional<int> BpeModel::token_to_id(std::string_view token) const {
+    const auto it = vocab_.find(std::string(token));
+    if (it == vocab_.end()) return std::nullopt;
+    return it->second;
+}
+
+const std::string* BpeModel::id_to_token(int id) const {
+    if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size() || !has_token_[id]) {
+        return nullptr;
+    }
+    return &id_to_token_[static_cast<size_t>(id)];
+}
+
+const BpeModel::Merge* BpeModel::find_merge(int left, int right) const {
+    const auto it = merges_.find(pair_key(left, right));
+    return it == merges_.end() ? nullptr : &it->second;
+}
+
+void BpeModel::tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const {
+    if (word.empty()) return;
+    if (ignore_merges_) {
+        if (const auto it = vocab_.find(word); it != vocab_.end()) {
+            out.push_back(it->second);
+            return;
+        }
+    }
+    if (cache) {
+        if (const std::vector<int>* ids = cache->find(word)) {
+            out.insert(out.end(), ids->begin(), ids->end());
+            return;
+        }
+        const size_t start = out.size();
+        tokenize_uncached(word, out);
+        cache->insert(word, std::vector<int>(out.begin() + static_cast<long>(start), out.end()));
+        return;
+    }
+    tokenize_uncached(word, out);
+}
+
+void BpeModel::tokenize_uncached(const std::string& word, std::vector<int>& out) const {
+    // The word's symbols as a linked list, merged in place (left absorbs right).
+    struct Symbol {
+        int id;
+        int prev, next;
+        bool removed;
+    };
+    std::vector<Symbol> symbols;
+    symbols.reserve(word.size());
+    const auto add = [&](int id) {
+        const int index = static_cast<int>(symbols.size());
+        symbols.push_back({id, index - 1, -1, false});
+        if (index > 0) symbols[static_cast<size_t>(index) - 1].next = index;
+    };
+
+    int pending_unk = -1;  // an unknown run waiting to be added (fuse_unk), or -1
+    std::string piece;
+    for (size_t i = 0; i < word.size();) {
+        const size_t length = decode_utf8(word, i).length;
+        const bool first = i == 0;
+        const bool last = i + length == word.size();
+        piece.clear();
+        if (!first) piece += continuing_subword_prefix_;
+        piece.append(word, i, length);
+        if (last) piece += end_of_word_suffix_;
+        i += length;
+        if (const auto it = vocab_.find(piece); it != vocab_.end()) {
+            if (pending_unk >= 0) add(pending_unk);
+            pending_unk = -1;
+            add(it->second);
+            continue;
+        }
+        if (byte_fallback_) {
+            bool all_found = true;
+            for (const char c : piece)
+                all_found = all_found && byte_ids_[static_cast<unsigned char>(c)] >= 0;
+            if (all_found) {
+                for (const char c : piece) add(byte_ids_[static_cast<unsigned char>(c)]);
+                continue;
+            }
+        }
+        if (unk_id_) {
+            if (pending_unk >= 0 && !fuse_unk_) add(pending_unk);
+            pending_unk = *unk_id_;
+        }
+    }
+    if (pending_unk >= 0) add(pending_unk);
+
+    struct Candidate {
+        int rank, position, merged;
+        bool operator<(
+            const Candidate& other) const {  // the queue's top: lowest rank, then position
+            return rank != other.rank ? rank > other.rank : position > other.position;
+        }
+    };
+    std::priority_queue<Candidate> queue;
+    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
+        if (const Merge* m = find_merge(symbols[i].id, symbols[i + 1].id)) {
+            queue.push({m->rank, static_cast<int>(i), m->merged});
+        }
+    }
+    while (!queue.empty()) {
+        const Candidate top = queue.top();
+        queue.pop();
+        Symbol& left = symbols[static_cast<size_t>(top.position)];
+        if (left.removed || left.next < 0) continue;
+        const int right_index = left.next;
+        Symbol& right = symbols[static_cast<size_t>(right_index)];
+        // A stale entry: the pair at this position changed since it was queued.
+        const Merge* current = find_merge(left.id, right.id);
+        if (!current || current->merged != top.merged) continue;
+        left.id = top.merged;
+        left.next = right.next;
+        right.removed = true;
+        if (right.next >= 0) symbols[static_cast<size_t>(right.next)].prev = top.position;
+        if (left.prev >= 0) {
+            if (const Merge* m = find_merge(symbols[static_cast<size_t>(left.prev)].id, left.id)) {
+                queue.push({m->rank, left.prev, m->merged});
+            }
+        }
+        if (left.next >= 0) {
+            if (const Merge* m = find_merge(left.id, symbols[static_cast<size_t>(left.next)].id)) {
+                queue.push({m->rank, top.position, m->merged});
+            }
+        }
+    }
+    for (const Symbol& s : symbols) {
+        if (!s.removed) out.push_back(s.id);
+    }
+}
+
+}  // namespace greenmoe::hf
