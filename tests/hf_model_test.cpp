@@ -66,6 +66,26 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, HfFixture,
                                            "qwen3_moe", "deepseek_v2", "granitemoeshared"),
                          [](const auto& info) { return info.param; });
 
+// Made by tools/fixtures/make_hf_fixtures.py with transformers: the routing and attention
+// variants the shared fixtures lack (Qwen2-MoE's gated shared expert, DeepSeek-V3's noaux_tc
+// with YaRN, DeepSeek-V2's group_limited_greedy with q_lora_rank, OLMoE, GraniteMoE).
+class HfGeneratedFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HfGeneratedFixture, LogitsMatchHuggingFace) {
+    const fs::path dir =
+        fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "hf-models" / GetParam();
+    const HfModel model = HfModel::load(dir);
+    const double err = max_logit_error(model, dir / "logits.json");
+    RecordProperty("max_abs_error", std::to_string(err));
+    std::printf("%s: max |Δ| = %.3g\n", GetParam().c_str(), err);
+    EXPECT_LE(err, 1e-4) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(Generated, HfGeneratedFixture,
+                         ::testing::Values("qwen2_moe", "deepseek_v3", "deepseek_v2_group", "olmoe",
+                                           "granitemoe"),
+                         [](const auto& info) { return info.param; });
+
 // A Hugging Face folder: config.json beside the sharded weights and their index.
 TEST(HfModel, ShardedLlamaFolderMatches) {
     TempDir dir;

@@ -152,10 +152,12 @@ void describe_deepseek(const ConfigReader& c, ModelConfig& m, bool v3) {
     m.attention_scale =
         1.0 / std::sqrt(static_cast<double>(m.qk_nope_head_dim + m.qk_rope_head_dim));
     // DeepSeek's YaRN also scales the softmax by mscale(factor, mscale_all_dim)².
-    if (c.has("rope_scaling")) {
-        const ConfigReader rs(c.json().at("rope_scaling"), c.source());
+    const char* key = c.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
+    if (c.has(key)) {
+        const ConfigReader rs(c.json().at(key), c.source());
         const double all_dim = rs.number("mscale_all_dim", 0.0);
-        if (all_dim != 0.0) {
+        const std::string type = rs.string("rope_type", rs.string("type", "default"));
+        if (type != "default" && all_dim != 0.0) {
             const double s = yarn_mscale(rs.number("factor"), all_dim);
             m.attention_scale *= s * s;
         }

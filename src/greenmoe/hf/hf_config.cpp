@@ -42,11 +42,13 @@ void read_rope(const ConfigReader& c, ModelConfig& m) {
     RopeConfig& r = m.rope;
     r.theta = c.number("rope_theta", 10000.0);
     const bool latent = m.attention == AttentionKind::Latent;
-    r.dim = latent ? m.qk_rope_head_dim
-                   : static_cast<int>(m.head_dim * c.number("partial_rotary_factor", 1.0));
     const char* key = c.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
+    const Json none = Json::object();
+    const ConfigReader s(c.has(key) ? c.json().at(key) : none, c.source());
+    const double partial =
+        s.number("partial_rotary_factor", c.number("partial_rotary_factor", 1.0));
+    r.dim = latent ? m.qk_rope_head_dim : static_cast<int>(m.head_dim * partial);
     if (!c.has(key)) return;
-    const ConfigReader s(c.json().at(key), c.source());
     r.theta = s.number("rope_theta", r.theta);
     r.type = s.string("rope_type", s.string("type", "default"));
     const std::string where = fmt::format("{}: {}", m.source.string(), key);

@@ -74,7 +74,7 @@ Routing route(const MoeConfig& c, const MoeWeights& w, const float* logits, int6
                 if (!masked.empty() && masked[static_cast<size_t>(e)])
                     choice[static_cast<size_t>(e)] = kNegInf;
             }
-            limit_groups(c, choice, true, 0.0f);
+            limit_groups(c, choice, true, kNegInf);
         } else if (c.method == TopkMethod::GroupLimitedGreedy) {
             limit_groups(c, choice, false, 0.0f);
         }
