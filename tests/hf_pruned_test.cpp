@@ -2,6 +2,7 @@
 // masked out of routing: the identity that proves pruning and loading agree.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -51,16 +52,45 @@ void expect_pruned_equals_masked(const fs::path& original, int keep, moeits::Cri
 
 class HfPruned : public ::testing::TestWithParam<std::string> {};
 
+// Shared fixtures by name, tests/fixtures/hf-models folders by "generated/<name>".
 TEST_P(HfPruned, PrunedModelEqualsMaskedOriginal) {
     TempDir tmp;
-    const fs::path dir = greenmoe::testing::hf_fixture_folder(tmp, "tiny_" + GetParam());
+    const std::string generated = "generated/";
+    const fs::path dir = GetParam().rfind(generated, 0) == 0
+                             ? fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "hf-models" /
+                                   GetParam().substr(generated.size())
+                             : greenmoe::testing::hf_fixture_folder(tmp, "tiny_" + GetParam());
     expect_pruned_equals_masked(dir, 3, moeits::Criterion::Nmi, tmp);
     expect_pruned_equals_masked(dir, 2, moeits::Criterion::Random, tmp);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, HfPruned,
-                         ::testing::Values("mixtral", "qwen3_moe", "deepseek_v2"),
-                         [](const auto& info) { return info.param; });
+                         ::testing::Values("mixtral", "qwen3_moe", "deepseek_v2",
+                                           "generated/qwen2_moe"),
+                         [](const auto& info) {
+                             std::string name = info.param;
+                             std::replace(name.begin(), name.end(), '/', '_');
+                             return name;
+                         });
+
+// Group-limited routing chooses among the original expert groups, which a pruned model no
+// longer has: refused rather than run with groups of the wrong experts.
+TEST(HfPruned, GroupLimitedRoutingOfAPrunedModelIsRefused) {
+    TempDir tmp;
+    const fs::path dir =
+        fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "hf-models" / "deepseek_v3";
+    moeits::SimplifyOptions o;
+    o.model = dir;
+    o.out = tmp / "out";
+    o.keep = 4;
+    o.criterion = moeits::Criterion::RouterNorm;
+    o.show_progress = false;
+    o.log = [](const std::string&) {};
+    moeits::simplify_model(o);
+    const std::string msg = greenmoe::testing::error_message([&] { HfModel::load(o.out); });
+    EXPECT_NE(msg.find("noaux_tc"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("pruned"), std::string::npos) << msg;
+}
 
 }  // namespace
 }  // namespace greenmoe::hf
