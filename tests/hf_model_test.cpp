@@ -87,17 +87,42 @@ INSTANTIATE_TEST_SUITE_P(Generated, HfGeneratedFixture,
                          [](const auto& info) { return info.param; });
 
 // A Hugging Face folder: config.json beside the sharded weights and their index.
-TEST(HfModel, ShardedLlamaFolderMatches) {
-    TempDir dir;
+void sharded_llama_folder(const TempDir& dir) {
     fs::copy_file(fixtures() / "tiny_llama_config.json", dir / "config.json");
     fs::copy_file(fixtures() / "tiny_llama.safetensors.index.json",
                   dir / "model.safetensors.index.json");
     for (const char* shard :
          {"tiny_llama-00001-of-00002.safetensors", "tiny_llama-00002-of-00002.safetensors"}) {
         fs::copy_file(fixtures() / shard, dir / shard);
+        fs::permissions(dir / shard, fs::perms::owner_write, fs::perm_options::add);
     }
+}
+
+TEST(HfModel, ShardedLlamaFolderMatches) {
+    TempDir dir;
+    sharded_llama_folder(dir);
     const HfModel model = HfModel::load(dir.path());
     EXPECT_LE(max_logit_error(model, fixtures() / "tiny_llama_logits.json"), 1e-4);
+}
+
+TEST(HfModel, TruncatedShardIsNamed) {
+    TempDir dir;
+    sharded_llama_folder(dir);
+    const fs::path shard = dir / "tiny_llama-00002-of-00002.safetensors";
+    fs::resize_file(shard, fs::file_size(shard) - 100);
+    const std::string msg = greenmoe::testing::error_message([&] { HfModel::load(dir.path()); });
+    EXPECT_NE(msg.find("tiny_llama-00002-of-00002.safetensors"), std::string::npos) << msg;
+}
+
+TEST(HfModel, MissingIndexEntryIsNamed) {
+    TempDir dir;
+    sharded_llama_folder(dir);
+    Json index = read_json(dir / "model.safetensors.index.json");
+    index["weight_map"].erase("model.norm.weight");
+    std::ofstream(dir / "model.safetensors.index.json") << index.dump(1);
+    const std::string msg = greenmoe::testing::error_message([&] { HfModel::load(dir.path()); });
+    EXPECT_NE(msg.find("model.norm.weight"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("model.safetensors.index.json"), std::string::npos) << msg;
 }
 
 // A fixture copied into a folder, with config edits, for the bad-input tests.
