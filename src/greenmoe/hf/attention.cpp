@@ -48,9 +48,10 @@ void attend(const float* q, int64_t n, int64_t q_heads, const LayerCache& cache,
 }
 
 void standard_attention(const ModelConfig& c, const AttentionWeights& w, const Rope& rope,
-                        int window, const float* x, int64_t n, LayerCache& cache, float* out) {
+                        int window, const float* x, int64_t rows,
+                        const std::vector<Segment>& segments, float* out) {
     const int64_t hd = c.head_dim, nq = c.num_heads, nkv = c.num_kv_heads;
-    const int64_t start = cache.length();
+    const int64_t n = rows;
     std::vector<float> q(static_cast<size_t>(n * nq * hd)), k(static_cast<size_t>(n * nkv * hd)),
         v(k.size());
     linear(x, n, w.q, w.q_bias, q.data());
@@ -69,16 +70,27 @@ void standard_attention(const ModelConfig& c, const AttentionWeights& w, const R
             for (float& f : *t) f = std::clamp(f, -clip, clip);
         }
     }
-    for (int64_t i = 0; i < n; ++i) {
-        for (int64_t h = 0; h < nq; ++h) rope.apply(q.data() + (i * nq + h) * hd, start + i);
-        for (int64_t h = 0; h < nkv; ++h) rope.apply(k.data() + (i * nkv + h) * hd, start + i);
-    }
-    cache.heads = nkv;
-    cache.k_dim = cache.v_dim = hd;
-    cache.k.insert(cache.k.end(), k.begin(), k.end());
-    cache.v.insert(cache.v.end(), v.begin(), v.end());
     std::vector<float> o(static_cast<size_t>(n * nq * hd));
-    attend(q.data(), n, nq, cache, c.attention_scale, window, o.data());
+    for (const Segment& s : segments) {
+        LayerCache& cache = *s.cache;
+        const int64_t start = cache.length();
+        for (int64_t i = s.begin; i < s.begin + s.count; ++i) {
+            const int64_t pos = start + (i - s.begin);
+            for (int64_t h = 0; h < nq; ++h) rope.apply(q.data() + (i * nq + h) * hd, pos);
+            for (int64_t h = 0; h < nkv; ++h) rope.apply(k.data() + (i * nkv + h) * hd, pos);
+        }
+        cache.heads = nkv;
+        cache.k_dim = cache.v_dim = hd;
+        const auto row = static_cast<size_t>(nkv * hd);
+        const auto first = static_cast<size_t>(s.begin) * row;
+        const auto last = static_cast<size_t>(s.begin + s.count) * row;
+        cache.k.insert(cache.k.end(), k.begin() + static_cast<ptrdiff_t>(first),
+                       k.begin() + static_cast<ptrdiff_t>(last));
+        cache.v.insert(cache.v.end(), v.begin() + static_cast<ptrdiff_t>(first),
+                       v.begin() + static_cast<ptrdiff_t>(last));
+        attend(q.data() + s.begin * nq * hd, s.count, nq, cache, c.attention_scale, window,
+               o.data() + s.begin * nq * hd);
+    }
     linear(o.data(), n, w.o, w.o_bias, out);
 }
 

@@ -1,8 +1,9 @@
 // Causal self-attention of the Hugging Face engine: the standard projections (GQA, biases,
-// q/k norms, sliding window) and the shared core that attends over a layer's KV cache.
+// q/k norms, sliding window) and the shared core that attends over a sequence's KV cache.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "greenmoe/hf/hf_config.h"
 #include "greenmoe/hf/hf_weights.h"
@@ -11,15 +12,23 @@
 
 namespace greenmoe::hf {
 
+// Rows [begin, begin + count) of a batch belong to one sequence, whose earlier positions are
+// in `cache`; the rows continue it at position cache->length().
+struct Segment {
+    int64_t begin = 0, count = 0;
+    LayerCache* cache = nullptr;
+};
+
 // q [n, q_heads, k_dim] for positions cache.length() − n … (the new keys and values are
 // already in the cache) → out [n, q_heads, v_dim]. Query head h reads key/value head
 // h / (q_heads / cache.heads). window 0: full causal attention.
 void attend(const float* q, int64_t n, int64_t q_heads, const LayerCache& cache, double scale,
             int window, float* out);
 
-// x [n, hidden] (normalized) at positions cache.length() … → out [n, hidden]; appends the
-// new keys and values to the cache.
+// x [rows, hidden] (normalized), the rows of every segment → out [rows, hidden]; appends the
+// new keys and values to each segment's cache.
 void standard_attention(const ModelConfig& config, const AttentionWeights& w, const Rope& rope,
-                        int window, const float* x, int64_t n, LayerCache& cache, float* out);
+                        int window, const float* x, int64_t rows,
+                        const std::vector<Segment>& segments, float* out);
 
 }  // namespace greenmoe::hf

@@ -30,37 +30,56 @@ HfModel HfModel::load(const std::filesystem::path& config_json,
 }
 
 std::vector<float> HfModel::forward(std::span<const int32_t> ids, KvCache& cache) const {
+    return std::move(forward_batch({ids}, {&cache}).front());
+}
+
+std::vector<std::vector<float>> HfModel::forward_batch(
+    const std::vector<std::span<const int32_t>>& ids, const std::vector<KvCache*>& caches) const {
     const ModelConfig& c = config_;
-    const auto n = static_cast<int64_t>(ids.size());
     const int64_t hidden = c.hidden_size;
-    if (cache.layers.empty()) cache.layers.resize(static_cast<size_t>(c.num_layers));
-    check(cache.layers.size() == static_cast<size_t>(c.num_layers),
-          "KV cache has {} layers, the model {}", cache.layers.size(), c.num_layers);
+    check(ids.size() == caches.size(), "forward_batch: {} sequences but {} caches", ids.size(),
+          caches.size());
+    int64_t n = 0;
+    for (size_t s = 0; s < ids.size(); ++s) {
+        KvCache& cache = *caches[s];
+        if (cache.layers.empty()) cache.layers.resize(static_cast<size_t>(c.num_layers));
+        check(cache.layers.size() == static_cast<size_t>(c.num_layers),
+              "KV cache has {} layers, the model {}", cache.layers.size(), c.num_layers);
+        n += static_cast<int64_t>(ids[s].size());
+    }
 
     std::vector<float> h(static_cast<size_t>(n * hidden));
-    for (int64_t i = 0; i < n; ++i) {
-        const int32_t id = ids[static_cast<size_t>(i)];
-        check(id >= 0 && id < c.vocab_size,
-              "token id {} at position {} is outside the vocabulary "
-              "(0..{}) of {}",
-              id, i, c.vocab_size - 1, c.source.string());
-        weights_.embed.read_row(id, h.data() + i * hidden);
+    int64_t row = 0;
+    for (const auto& seq : ids) {
+        for (size_t i = 0; i < seq.size(); ++i, ++row) {
+            const int32_t id = seq[i];
+            check(id >= 0 && id < c.vocab_size,
+                  "token id {} at position {} is outside the vocabulary (0..{}) of {}", id, i,
+                  c.vocab_size - 1, c.source.string());
+            weights_.embed.read_row(id, h.data() + row * hidden);
+        }
     }
     if (c.embedding_multiplier != 1.0) {
         for (float& v : h) v *= static_cast<float>(c.embedding_multiplier);
     }
     const auto residual = static_cast<float>(c.residual_multiplier);
     std::vector<float> a(h.size()), out(h.size());
+    std::vector<Segment> segments(ids.size());
     for (int l = 0; l < c.num_layers; ++l) {
         const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
         const LayerConfig& lc = c.layers[static_cast<size_t>(l)];
-        LayerCache& lcache = cache.layers[static_cast<size_t>(l)];
+        int64_t begin = 0;
+        for (size_t s = 0; s < ids.size(); ++s) {
+            const auto count = static_cast<int64_t>(ids[s].size());
+            segments[s] = Segment{begin, count, &caches[s]->layers[static_cast<size_t>(l)]};
+            begin += count;
+        }
         std::copy(h.begin(), h.end(), a.begin());
         rms_norm(a.data(), n, hidden, hidden, w.input_norm, c.rms_norm_eps);
         if (c.attention == AttentionKind::Latent) {
-            latent_attention(c, w.attention, rope_, a.data(), n, lcache, out.data());
+            latent_attention(c, w.attention, rope_, a.data(), n, segments, out.data());
         } else {
-            standard_attention(c, w.attention, rope_, lc.sliding_window, a.data(), n, lcache,
+            standard_attention(c, w.attention, rope_, lc.sliding_window, a.data(), n, segments,
                                out.data());
         }
         for (size_t i = 0; i < h.size(); ++i) h[i] += out[i] * residual;
@@ -82,7 +101,14 @@ std::vector<float> HfModel::forward(std::span<const int32_t> ids, KvCache& cache
     if (c.logits_scaling != 1.0) {
         for (float& v : logits) v /= static_cast<float>(c.logits_scaling);
     }
-    return logits;
+    std::vector<std::vector<float>> result;
+    auto at = logits.begin();
+    for (const auto& seq : ids) {
+        const auto size = static_cast<ptrdiff_t>(seq.size()) * c.vocab_size;
+        result.emplace_back(at, at + size);
+        at += size;
+    }
+    return result;
 }
 
 std::vector<float> HfModel::logits(std::span<const int32_t> ids) const {

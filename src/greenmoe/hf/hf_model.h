@@ -30,6 +30,11 @@ class HfModel {
     // Logits [ids.size(), vocab] of the tokens at positions cache.length() … (attending to
     // everything the cache holds); their keys and values are appended to the cache.
     std::vector<float> forward(std::span<const int32_t> ids, KvCache& cache) const;
+    // Several sequences of any lengths in one pass: ids[s] continues caches[s]. The projections
+    // and MLPs run over all their tokens together, attention per sequence. Returns the logits
+    // [ids[s].size(), vocab] of each.
+    std::vector<std::vector<float>> forward_batch(const std::vector<std::span<const int32_t>>& ids,
+                                                  const std::vector<KvCache*>& caches) const;
     // Logits [ids.size(), vocab] of one whole sequence.
     std::vector<float> logits(std::span<const int32_t> ids) const;
 

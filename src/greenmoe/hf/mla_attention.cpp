@@ -13,10 +13,11 @@ namespace greenmoe::hf {
 constexpr double kLatentNormEps = 1e-6;
 
 void latent_attention(const ModelConfig& c, const AttentionWeights& w, const Rope& rope,
-                      const float* x, int64_t n, LayerCache& cache, float* out) {
+                      const float* x, int64_t rows, const std::vector<Segment>& segments,
+                      float* out) {
+    const int64_t n = rows;
     const int64_t heads = c.num_heads, nope = c.qk_nope_head_dim, rd = c.qk_rope_head_dim;
     const int64_t qd = nope + rd, vd = c.v_head_dim, rank = c.kv_lora_rank;
-    const int64_t start = cache.length();
 
     std::vector<float> q(static_cast<size_t>(n * heads * qd));
     if (c.q_lora_rank > 0) {
@@ -40,29 +41,36 @@ void latent_attention(const ModelConfig& c, const AttentionWeights& w, const Rop
     std::vector<float> kv(static_cast<size_t>(n * heads * kvb));
     linear(compressed.data(), n, w.kv_b, kv.data());
 
-    cache.heads = heads;
-    cache.k_dim = qd;
-    cache.v_dim = vd;
-    const size_t k0 = cache.k.size(), v0 = cache.v.size();
-    cache.k.resize(k0 + static_cast<size_t>(n * heads * qd));
-    cache.v.resize(v0 + static_cast<size_t>(n * heads * vd));
-    std::vector<float> k_pe(static_cast<size_t>(rd));
-    for (int64_t i = 0; i < n; ++i) {
-        const int64_t pos = start + i;
-        for (int64_t h = 0; h < heads; ++h) rope.apply(q.data() + (i * heads + h) * qd + nope, pos);
-        std::copy_n(kv_a.data() + i * kva + rank, rd, k_pe.data());
-        rope.apply(k_pe.data(), pos);
-        for (int64_t h = 0; h < heads; ++h) {
-            const float* src = kv.data() + (i * heads + h) * kvb;
-            float* k = cache.k.data() + k0 + static_cast<size_t>((i * heads + h) * qd);
-            std::copy_n(src, nope, k);
-            std::copy_n(k_pe.data(), rd, k + nope);
-            std::copy_n(src + nope, vd,
-                        cache.v.data() + v0 + static_cast<size_t>((i * heads + h) * vd));
-        }
-    }
     std::vector<float> o(static_cast<size_t>(n * heads * vd));
-    attend(q.data(), n, heads, cache, c.attention_scale, 0, o.data());
+    std::vector<float> k_pe(static_cast<size_t>(rd));
+    for (const Segment& s : segments) {
+        LayerCache& cache = *s.cache;
+        const int64_t start = cache.length();
+        cache.heads = heads;
+        cache.k_dim = qd;
+        cache.v_dim = vd;
+        const size_t k0 = cache.k.size(), v0 = cache.v.size();
+        cache.k.resize(k0 + static_cast<size_t>(s.count * heads * qd));
+        cache.v.resize(v0 + static_cast<size_t>(s.count * heads * vd));
+        for (int64_t r = 0; r < s.count; ++r) {
+            const int64_t i = s.begin + r, pos = start + r;
+            for (int64_t h = 0; h < heads; ++h) {
+                rope.apply(q.data() + (i * heads + h) * qd + nope, pos);
+            }
+            std::copy_n(kv_a.data() + i * kva + rank, rd, k_pe.data());
+            rope.apply(k_pe.data(), pos);
+            for (int64_t h = 0; h < heads; ++h) {
+                const float* src = kv.data() + (i * heads + h) * kvb;
+                float* k = cache.k.data() + k0 + static_cast<size_t>((r * heads + h) * qd);
+                std::copy_n(src, nope, k);
+                std::copy_n(k_pe.data(), rd, k + nope);
+                std::copy_n(src + nope, vd,
+                            cache.v.data() + v0 + static_cast<size_t>((r * heads + h) * vd));
+            }
+        }
+        attend(q.data() + s.begin * heads * qd, s.count, heads, cache, c.attention_scale, 0,
+               o.data() + s.begin * heads * vd);
+    }
     linear(o.data(), n, w.o, w.o_bias, out);
 }
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "greenmoe/hf/attention.h"
 #include "greenmoe/hf/hf_config.h"
 #include "greenmoe/hf/hf_weights.h"
 #include "greenmoe/hf/kv_cache.h"
@@ -11,9 +13,10 @@
 
 namespace greenmoe::hf {
 
-// x [n, hidden] (normalized) at positions cache.length() … → out [n, hidden]; appends the
-// expanded keys [heads, nope + rope] and values [heads, v_head_dim] to the cache.
+// x [rows, hidden] (normalized), the rows of every segment → out [rows, hidden]; appends the
+// expanded keys [heads, nope + rope] and values [heads, v_head_dim] to each segment's cache.
 void latent_attention(const ModelConfig& config, const AttentionWeights& w, const Rope& rope,
-                      const float* x, int64_t n, LayerCache& cache, float* out);
+                      const float* x, int64_t rows, const std::vector<Segment>& segments,
+                      float* out);
 
 }  // namespace greenmoe::hf
