@@ -8,14 +8,17 @@ namespace greenmoe::hf {
 
 namespace {
 
-// Layers whose attention uses the sliding window: every layer (Mistral, Mixtral), or the
-// Qwen rule (use_sliding_window, from max_window_layers on), or an explicit layer_types.
+// Mistral and Mixtral slide the window (when sliding_window is set) in every layer.
 void every_layer_window(const ConfigReader& c, ModelConfig& m) {
     const int window = c.integer("sliding_window", 0);
     for (auto& layer : m.layers) layer.sliding_window = window;
 }
 
-void qwen_window(const ConfigReader& c, ModelConfig& m) {
+// Which layers of a Qwen model slide their window when use_sliding_window is set, each as
+// its transformers configuration decides (an explicit layer_types list wins).
+enum class QwenWindows { FromMaxWindowLayers, EvenBelowMaxWindowLayers, All };
+
+void qwen_window(const ConfigReader& c, ModelConfig& m, QwenWindows rule) {
     if (!c.boolean("use_sliding_window", false) || !c.has("sliding_window")) return;
     const int window = c.positive("sliding_window");
     if (c.has("layer_types")) {
@@ -28,9 +31,15 @@ void qwen_window(const ConfigReader& c, ModelConfig& m) {
         }
         return;
     }
-    const int from = c.integer("max_window_layers", 0);
-    for (int l = from; l < m.num_layers; ++l)
-        m.layers[static_cast<size_t>(l)].sliding_window = window;
+    const int max_window_layers = c.integer("max_window_layers", 28);
+    for (int l = 0; l < m.num_layers; ++l) {
+        bool slides = true;
+        if (rule == QwenWindows::FromMaxWindowLayers) slides = l >= max_window_layers;
+        if (rule == QwenWindows::EvenBelowMaxWindowLayers) {
+            slides = (l + 1) % 2 != 0 && l < max_window_layers;
+        }
+        if (slides) m.layers[static_cast<size_t>(l)].sliding_window = window;
+    }
 }
 
 void every_layer_moe(ModelConfig& m, int n_experts) {
@@ -61,13 +70,17 @@ void describe_mixtral(const ConfigReader& c, ModelConfig& m) {
 
 void describe_qwen2(const ConfigReader& c, ModelConfig& m) {
     m.qkv_bias = true;
-    qwen_window(c, m);
+    qwen_window(c, m, QwenWindows::FromMaxWindowLayers);
+}
+
+void qwen3_attention(const ConfigReader& c, ModelConfig& m) {
+    m.qkv_bias = m.o_bias = c.boolean("attention_bias", false);
+    m.qk_norm = QkNorm::PerHead;
 }
 
 void describe_qwen3(const ConfigReader& c, ModelConfig& m) {
-    m.qkv_bias = m.o_bias = c.boolean("attention_bias", false);
-    m.qk_norm = QkNorm::PerHead;
-    qwen_window(c, m);
+    qwen3_attention(c, m);
+    qwen_window(c, m, QwenWindows::FromMaxWindowLayers);
 }
 
 // Qwen-MoE: a layer is sparse unless listed in mlp_only_layers, every decoder_sparse_step-th.
@@ -93,8 +106,8 @@ void qwen_moe_layers(const ConfigReader& c, ModelConfig& m) {
 }
 
 void describe_qwen2_moe(const ConfigReader& c, ModelConfig& m) {
-    describe_qwen2(c, m);
     m.qkv_bias = c.boolean("qkv_bias", true);
+    qwen_window(c, m, QwenWindows::EvenBelowMaxWindowLayers);
     qwen_moe_layers(c, m);
     m.moe.shared_intermediate = c.integer("shared_expert_intermediate_size", 0);
     if (m.moe.shared_intermediate > 0) {
@@ -104,7 +117,8 @@ void describe_qwen2_moe(const ConfigReader& c, ModelConfig& m) {
 }
 
 void describe_qwen3_moe(const ConfigReader& c, ModelConfig& m) {
-    describe_qwen3(c, m);
+    qwen3_attention(c, m);
+    qwen_window(c, m, QwenWindows::All);
     qwen_moe_layers(c, m);
 }
 
