@@ -102,29 +102,38 @@ void moe_block(const ModelConfig& c, const MoeWeights& w, const float* x, int64_
     linear(x, n, w.router, logits.data());
     const Routing r = route(c.moe, w, logits.data(), n, n_experts, masked);
 
-    // Tokens grouped by expert: one product per expert over the rows routed to it.
+    // Tokens grouped by expert: one product per expert over the rows routed to it. Experts
+    // run on separate threads (their products then single-threaded) when there is enough work;
+    // each writes its rows' results to their own slots, summed per token in slot order after.
     std::vector<std::vector<int64_t>> rows(static_cast<size_t>(n_experts));
     for (size_t i = 0; i < r.experts.size(); ++i) {
         rows[static_cast<size_t>(r.experts[i])].push_back(static_cast<int64_t>(i));
     }
-    std::fill(out, out + n * hidden, 0.0f);
-    std::vector<float> in, result;
+    std::vector<float> slots(r.experts.size() * static_cast<size_t>(hidden));
+    const size_t work = r.experts.size() * static_cast<size_t>(hidden * c.moe.expert_intermediate);
+#pragma omp parallel for schedule(dynamic) if (n_experts > 1 && work >= (size_t{1} << 20))
     for (int e = 0; e < n_experts; ++e) {
         const auto& list = rows[static_cast<size_t>(e)];
         if (list.empty()) continue;
         const auto m = static_cast<int64_t>(list.size());
-        in.resize(static_cast<size_t>(m * hidden));
-        result.resize(in.size());
+        std::vector<float> in(static_cast<size_t>(m * hidden)), result(in.size());
         for (int64_t j = 0; j < m; ++j) {
             const int64_t token = list[static_cast<size_t>(j)] / r.top_k;
             std::copy_n(x + token * hidden, hidden, in.data() + j * hidden);
         }
         gated_mlp(w.experts[static_cast<size_t>(e)], in.data(), m, result.data());
         for (int64_t j = 0; j < m; ++j) {
-            const int64_t slot = list[static_cast<size_t>(j)];
+            std::copy_n(result.data() + j * hidden, hidden,
+                        slots.data() + list[static_cast<size_t>(j)] * hidden);
+        }
+    }
+    for (int64_t t = 0; t < n; ++t) {
+        float* o = out + t * hidden;
+        std::fill(o, o + hidden, 0.0f);
+        for (int k = 0; k < r.top_k; ++k) {
+            const int64_t slot = t * r.top_k + k;
             const float weight = r.weights[static_cast<size_t>(slot)];
-            float* o = out + (slot / r.top_k) * hidden;
-            const float* y = result.data() + j * hidden;
+            const float* y = slots.data() + slot * hidden;
             for (int64_t d = 0; d < hidden; ++d) o[d] += weight * y[d];
         }
     }
