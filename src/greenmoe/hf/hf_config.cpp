@@ -28,6 +28,7 @@ void read_common(const ConfigReader& c, ModelConfig& m) {
     m.intermediate_size = c.integer("intermediate_size", 0);
     m.rms_norm_eps = c.number("rms_norm_eps", 1e-6);
     m.tie_word_embeddings = c.boolean("tie_word_embeddings", false);
+    m.eos_token_ids = read_eos_token_ids(c.json(), c.source());
     m.attention_scale = 1.0 / std::sqrt(static_cast<double>(m.head_dim));
     m.rope.max_position = c.integer("max_position_embeddings", 0);
     m.layers.assign(static_cast<size_t>(m.num_layers), LayerConfig{});
@@ -163,6 +164,20 @@ ModelConfig parse_model_config(const Json& config, const std::filesystem::path& 
     read_expert_counts(c, m);
     check_moe(m);
     return m;
+}
+
+std::vector<int32_t> read_eos_token_ids(const Json& config, const std::filesystem::path& source) {
+    std::vector<int32_t> ids;
+    const auto it = config.find("eos_token_id");
+    if (it == config.end() || it->is_null()) return ids;
+    const Json list = it->is_array() ? *it : Json::array({*it});
+    for (const auto& v : list) {
+        check(v.is_number_integer(),
+              "{}: 'eos_token_id' must be a token id or a list of them, got {}", source.string(),
+              it->dump());
+        ids.push_back(v.get<int32_t>());
+    }
+    return ids;
 }
 
 ModelConfig read_model_config(const std::filesystem::path& config_json) {

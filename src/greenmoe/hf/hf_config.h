@@ -1,6 +1,7 @@
 // The description of a Hugging Face decoder-only LM that the engine runs, read from config.json.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -70,6 +71,7 @@ struct ModelConfig {
     int intermediate_size = 0;  // dense MLPs
     double rms_norm_eps = 1e-6;
     bool tie_word_embeddings = false;
+    std::vector<int32_t> eos_token_ids;  // eos_token_id: one id or a list
     // Attention.
     AttentionKind attention = AttentionKind::Standard;
     bool qkv_bias = false, o_bias = false;
@@ -96,6 +98,10 @@ struct ModelConfig {
 // unsupported rope_scaling or activation, or a missing required key throw Error.
 ModelConfig parse_model_config(const nlohmann::json& config, const std::filesystem::path& source);
 ModelConfig read_model_config(const std::filesystem::path& config_json);
+
+// eos_token_id of a config.json or generation_config.json object: null, one id or a list.
+std::vector<int32_t> read_eos_token_ids(const nlohmann::json& config,
+                                        const std::filesystem::path& source);
 
 // The model_type values the engine runs, comma separated.
 std::string supported_model_types();

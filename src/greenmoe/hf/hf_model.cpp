@@ -3,6 +3,8 @@
 #include "greenmoe/hf/hf_model.h"
 
 #include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/hf/attention.h"
@@ -19,7 +21,18 @@ HfModel::HfModel(ModelConfig config, std::unique_ptr<SafetensorsModel> tensors)
       rope_(config_.rope) {}
 
 HfModel HfModel::load(const std::filesystem::path& dir) {
-    return load(dir / "config.json", dir);
+    HfModel model = load(dir / "config.json", dir);
+    // generate() stops where transformers' generation config says.
+    const auto generation = dir / "generation_config.json";
+    if (std::filesystem::exists(generation)) {
+        std::ifstream in(generation);
+        const auto j = nlohmann::json::parse(in, nullptr, false);
+        check(!j.is_discarded() && j.is_object(), "{}: not a JSON object", generation.string());
+        if (j.contains("eos_token_id")) {
+            model.config_.eos_token_ids = read_eos_token_ids(j, generation);
+        }
+    }
+    return model;
 }
 
 HfModel HfModel::load(const std::filesystem::path& config_json,
