@@ -143,8 +143,10 @@ int ModelConfig::v_dim() const {
 
 std::string supported_model_types() {
     std::string list;
-    for (const auto& a : architectures())
-        list += (list.empty() ? "" : ", ") + std::string(a.model_type);
+    for (const auto& a : architectures()) {
+        if (!list.empty()) list += ", ";
+        list += a.model_type;
+    }
     return list;
 }
 
