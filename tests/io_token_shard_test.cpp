@@ -71,7 +71,7 @@ TEST(IoTokenShard, BinRoundTrip) {
 
 TEST(IoTokenShard, EmptyBinShard) {
     TempDir dir;
-    write_token_shard(dir / "empty.bin", nullptr, 0);
+    write_token_shard(dir / "empty.bin", static_cast<const uint16_t*>(nullptr), 0);
     const TokenShard shard = TokenShard::open(dir / "empty.bin");
     EXPECT_EQ(shard.size(), 0u);
 }
@@ -120,8 +120,8 @@ TEST(IoTokenShard, BadMagic) {
     TempDir dir;
     write_file_atomic(dir / "x.bin", bin_bytes(20240521, 1, 4, 8));
     EXPECT_THAT(open_error(dir / "x.bin"),
-                HasSubstr("expected the llm.c magic 20240520 or a .npy file, found first int32 "
-                          "20240521"));
+                HasSubstr("expected the llm.c magic 20240520 (or 20240801) or a .npy file, "
+                          "found first int32 20240521"));
     write_file_atomic(dir / "t.bin", "ab");
     EXPECT_THAT(open_error(dir / "t.bin"), HasSubstr("found only 2 bytes"));
 }

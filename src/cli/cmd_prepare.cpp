@@ -1,9 +1,11 @@
-// `greenmoe prepare`: text / JSONL (optionally .gz / .zst) → llm.c token shards.
+// `greenmoe prepare`: text / JSONL (optionally .gz / .zst) → llm.c token shards, with GPT-2's
+// tokenizer or a Hugging Face model's.
 #include <cstdio>
 #include <memory>
 
 #include "commands.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
+#include "greenmoe/text/hf_tokenizer.h"
 #include "greenmoe/text/prepare.h"
 #include "greenmoe/text/tokenizer_files.h"
 
@@ -12,17 +14,19 @@ namespace greenmoe::cli {
 void register_prepare(CLI::App& app) {
     struct Args {
         std::vector<std::string> inputs;
-        std::string out, name = "data", tokenizer;
+        std::string out, name = "data", tokenizer, delimiter;
         size_t shard_tokens = 100'000'000, val_tokens = 32768;
     };
     auto args = std::make_shared<Args>();
     CLI::App* cmd = app.add_subcommand(
         "prepare",
         "Tokenize text into llm.c token shards (256×int32 header, magic 20240520, uint16 "
-        "tokens).\nInputs: .txt (one document; '<|endoftext|>' separates documents) or .jsonl "
-        "(a \"text\" field per line), each optionally .gz or .zst compressed. Every document is "
-        "preceded by <|endoftext|>. The first --val-tokens tokens form <name>_val_000000.bin, "
-        "the rest <name>_train_NNNNNN.bin.");
+        "tokens; magic 20240801, uint32 tokens for vocabularies over 65,536).\nInputs: .txt (one "
+        "document; '<|endoftext|>' separates documents) or .jsonl (a \"text\" field per line), "
+        "each optionally .gz or .zst compressed. Every document is preceded by a delimiter token "
+        "(GPT-2: <|endoftext|>; a Hugging Face tokenizer: its bos_token, else its eos_token). "
+        "The first --val-tokens tokens form <name>_val_000000.bin, the rest "
+        "<name>_train_NNNNNN.bin.");
     cmd->add_option("inputs", args->inputs, "input files")->required()->check(CLI::ExistingFile);
     cmd->add_option("-o,--out", args->out, "output folder for the shards")->required();
     cmd->add_option("--name", args->name, "shard name prefix")->capture_default_str();
@@ -33,17 +37,31 @@ void register_prepare(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
     cmd->add_option("--tokenizer", args->tokenizer,
-                    "folder with GPT-2's encoder.json and vocab.bpe (default: $GREENMOE_TOKENIZER "
-                    "or ~/.cache/greenmoe/gpt2-bpe)");
+                    "a Hugging Face tokenizer (tokenizer.json, or a model folder holding one), or "
+                    "a folder with GPT-2's encoder.json and vocab.bpe (default: GPT-2's, from "
+                    "$GREENMOE_TOKENIZER or ~/.cache/greenmoe/gpt2-bpe)");
+    cmd->add_option("--delimiter", args->delimiter,
+                    "Hugging Face tokenizers: the token put before every document (default: "
+                    "bos_token, else eos_token, else <|endoftext|>)");
     cmd->callback([args]() {
-        const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args->tokenizer));
         PrepareOptions options;
         for (const auto& in : args->inputs) options.inputs.emplace_back(in);
         options.out_dir = args->out;
         options.name = args->name;
         options.shard_tokens = args->shard_tokens;
         options.val_tokens = args->val_tokens;
-        const PrepareResult r = prepare_shards(options, tokenizer);
+        PrepareResult r;
+        if (!args->tokenizer.empty() && is_hf_tokenizer_path(args->tokenizer)) {
+            const hf::Tokenizer tokenizer = hf::Tokenizer::load(args->tokenizer);
+            const auto encoder = make_document_encoder(tokenizer, args->delimiter);
+            r = prepare_shards(options, *encoder);
+        } else {
+            check(args->delimiter.empty(),
+                  "--delimiter is for Hugging Face tokenizers; GPT-2's delimiter is <|endoftext|>");
+            const Gpt2Tokenizer tokenizer =
+                Gpt2Tokenizer::load(find_tokenizer_dir(args->tokenizer));
+            r = prepare_shards(options, tokenizer);
+        }
         std::printf(
             "prepared %zu documents: %zu train tokens in %zu shards, %zu val tokens in %s\n",
             r.documents, r.train_tokens, r.train_shards.size(), r.val_tokens, args->out.c_str());

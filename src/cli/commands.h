@@ -6,6 +6,7 @@
 namespace greenmoe::cli {
 
 void register_prepare(CLI::App& app);
+void register_tokenize(CLI::App& app);
 void register_train(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_convert(CLI::App& app);

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "greenmoe 0.1.0");
     greenmoe::cli::register_prepare(app);
+    greenmoe::cli::register_tokenize(app);
     greenmoe::cli::register_train(app);
     greenmoe::cli::register_generate(app);
     greenmoe::cli::register_eval(app);

@@ -37,19 +37,46 @@ bool is_hidden(const std::filesystem::path& p) {
 
 }  // namespace
 
-void write_token_shard(const std::filesystem::path& path, const uint16_t* tokens, size_t count) {
+namespace {
+
+template <typename Token>
+void write_shard(const std::filesystem::path& path, const Token* tokens, size_t count,
+                 int32_t magic, int32_t version) {
     check(count <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
           "cannot write {}: {} tokens do not fit an llm.c shard (at most 2^31 - 1)", path.string(),
           count);
     check(tokens != nullptr || count == 0, "cannot write {}: no token data", path.string());
     std::array<int32_t, kShardHeaderInts> header{};
-    header[0] = kShardMagic;
-    header[1] = kShardVersion;
+    header[0] = magic;
+    header[1] = version;
     header[2] = static_cast<int32_t>(count);
     AtomicFileWriter writer(path);
     writer.write(header.data(), kShardHeaderBytes);
-    if (count > 0) writer.write(tokens, count * sizeof(uint16_t));
+    if (count > 0) writer.write(tokens, count * sizeof(Token));
     writer.commit();
+}
+
+}  // namespace
+
+void write_token_shard(const std::filesystem::path& path, const uint16_t* tokens, size_t count) {
+    write_shard(path, tokens, count, kShardMagic, kShardVersion);
+}
+
+void write_token_shard(const std::filesystem::path& path, const uint32_t* tokens, size_t count) {
+    write_shard(path, tokens, count, kShardMagic32, kShardVersion32);
+}
+
+const uint16_t* TokenShard::tokens() const {
+    check(width_ == 2,
+          "{}: the shard holds 32-bit token ids (a vocabulary over 65,536, e.g. a Hugging Face "
+          "model's); greenmoe's GPT models read 16-bit GPT-2 shards",
+          path_.string());
+    return static_cast<const uint16_t*>(data_);
+}
+
+const uint32_t* TokenShard::tokens32() const {
+    check(width_ == 4, "{}: the shard holds 16-bit token ids, not 32-bit ones", path_.string());
+    return static_cast<const uint32_t*>(data_);
 }
 
 TokenShard TokenShard::open(const std::filesystem::path& path) {
@@ -64,10 +91,11 @@ TokenShard TokenShard::open(const std::filesystem::path& path) {
 
     if (size >= kNpyMagic.size() && std::memcmp(bytes, kNpyMagic.data(), kNpyMagic.size()) == 0) {
         const NpyHeader header = parse_npy_header(bytes, size, path);
-        check(header.descr == "<u2",
+        check(header.descr == "<u2" || header.descr == "<u4",
               "{}: .npy token array has dtype '{}', expected '<u2' (uint16 GPT-2 tokens, as "
-              "build-nanogpt's np.save writes them)",
+              "build-nanogpt's np.save writes them) or '<u4' (uint32)",
               file, header.descr);
+        const size_t width = header.descr == "<u4" ? 4 : 2;
         check(!header.fortran_order,
               "{}: .npy token array is stored in Fortran order, expected a C-order 1-D array",
               file);
@@ -76,21 +104,23 @@ TokenShard TokenShard::open(const std::filesystem::path& path) {
               header.shape.size());
         const auto count = static_cast<size_t>(header.shape[0]);
         const size_t actual = size - header.data_offset;
-        check(count <= std::numeric_limits<size_t>::max() / 2 && actual == count * 2,
+        check(count <= std::numeric_limits<size_t>::max() / width && actual == count * width,
               "{}: .npy token array of {} tokens needs {} bytes of data, found {} bytes{}", file,
-              count, count * 2, actual, actual < count * 2 ? " (truncated file)" : "");
-        check(header.data_offset % alignof(uint16_t) == 0,
-              "{}: .npy token data starts at odd offset {}", file, header.data_offset);
+              count, count * width, actual, actual < count * width ? " (truncated file)" : "");
+        check(header.data_offset % width == 0,
+              "{}: .npy token data starts at offset {}, not a multiple of {}", file,
+              header.data_offset, width);
         shard.count_ = count;
-        shard.tokens_ = reinterpret_cast<const uint16_t*>(bytes + header.data_offset);
+        shard.width_ = width;
+        shard.data_ = bytes + header.data_offset;
         return shard;
     }
 
     int32_t magic = 0;
     std::memcpy(&magic, bytes, std::min(size, sizeof magic));
-    check(size >= sizeof magic && magic == kShardMagic,
-          "{}: not a token shard: expected the llm.c magic {} or a .npy file, found {}", file,
-          kShardMagic,
+    check(size >= sizeof magic && (magic == kShardMagic || magic == kShardMagic32),
+          "{}: not a token shard: expected the llm.c magic {} (or {}) or a .npy file, found {}",
+          file, kShardMagic, kShardMagic32,
           size >= sizeof magic ? fmt::format("first int32 {}", magic)
                                : fmt::format("only {} bytes", size));
     check(size >= kShardHeaderBytes,
@@ -98,20 +128,23 @@ TokenShard TokenShard::open(const std::filesystem::path& path) {
           kShardHeaderBytes, size);
     std::array<int32_t, kShardHeaderInts> header{};
     std::memcpy(header.data(), bytes, kShardHeaderBytes);
-    check(header[1] == kShardVersion,
-          "{}: unsupported llm.c shard version {} (expected {}: uint16 GPT-2 tokens; version 2 "
-          "holds uint32 tokens)",
-          file, header[1], kShardVersion);
+    const bool wide = magic == kShardMagic32;
+    const int32_t version = wide ? kShardVersion32 : kShardVersion;
+    check(header[1] == version,
+          "{}: unsupported llm.c shard version {} for magic {} (expected {}: {} tokens)", file,
+          header[1], magic, version, wide ? "uint32" : "uint16 GPT-2");
     check(header[2] >= 0, "{}: llm.c shard header has a negative token count {}", file, header[2]);
     const auto count = static_cast<size_t>(header[2]);
-    const size_t expected = kShardHeaderBytes + count * sizeof(uint16_t);
+    const size_t width = wide ? 4 : 2;
+    const size_t expected = kShardHeaderBytes + count * width;
     check(size == expected,
           "{}: llm.c shard header says {} tokens, so the file should be {} bytes ({}-byte header "
-          "+ 2 bytes per token), but it is {} bytes{}",
-          file, count, expected, kShardHeaderBytes, size,
+          "+ {} bytes per token), but it is {} bytes{}",
+          file, count, expected, kShardHeaderBytes, width, size,
           size < expected ? " (truncated file)" : " (trailing bytes)");
     shard.count_ = count;
-    shard.tokens_ = reinterpret_cast<const uint16_t*>(bytes + kShardHeaderBytes);
+    shard.width_ = width;
+    shard.data_ = bytes + kShardHeaderBytes;
     return shard;
 }
 

@@ -47,18 +47,21 @@ bool is_shard_of(const std::string& file, const std::string& name) {
     return false;
 }
 
-// Cuts the token stream into the validation shard and the train shards.
+// Cuts the token stream into the validation shard and the train shards. Token is uint16_t or,
+// for vocabularies beyond 65,536 ids, uint32_t.
+template <typename Token>
 class ShardWriter {
   public:
-    explicit ShardWriter(const PrepareOptions& options) : options_(options) {
+    ShardWriter(const PrepareOptions& options, int vocab_size)
+        : options_(options), max_token_(static_cast<int64_t>(vocab_size) - 1) {
         val_.reserve(options.val_tokens);
     }
 
     void add(const std::vector<int>& tokens) {
         for (const int t : tokens) {
-            // GPT-2's ids fit; a larger one would mean a different tokenizer.
-            check(t >= 0 && t <= 0xFFFF, "token id {} does not fit the uint16 of a .bin shard", t);
-            const auto token = static_cast<uint16_t>(t);
+            check(t >= 0 && t <= max_token_, "token id {} is outside the vocabulary of {} ids", t,
+                  max_token_ + 1);
+            const auto token = static_cast<Token>(t);
             if (val_.size() < options_.val_tokens) {
                 val_.push_back(token);
                 continue;
@@ -103,7 +106,8 @@ class ShardWriter {
     }
 
     const PrepareOptions& options_;
-    std::vector<uint16_t> val_, train_;
+    int64_t max_token_;
+    std::vector<Token> val_, train_;
     bool val_written_ = false;
     size_t train_count_ = 0;
     std::vector<fs::path> val_shards_, train_shards_;
@@ -115,38 +119,142 @@ uint64_t kilobytes(uint64_t bytes) {
     return (bytes + 999) / 1000;
 }
 
-// [eot] + tokens of each document, in order, using every thread.
-void tokenize_batch(const std::vector<std::string>& documents, const Gpt2Tokenizer& tokenizer,
-                    std::vector<Gpt2Tokenizer::WordCache>& caches,
-                    std::vector<std::vector<int>>& tokens) {
-    const size_t n = documents.size();
-    tokens.resize(n);
-    std::exception_ptr error;
+class Gpt2DocumentEncoder final : public DocumentEncoder {
+  public:
+    explicit Gpt2DocumentEncoder(const Gpt2Tokenizer& tokenizer)
+        : tokenizer_(tokenizer), caches_(static_cast<size_t>(std::max(1, omp_get_max_threads()))) {}
+
+    // [eot] + tokens of each document, in order, using every thread.
+    void encode_documents(const std::vector<std::string>& documents,
+                          std::vector<std::vector<int>>& tokens) override {
+        const size_t n = documents.size();
+        tokens.resize(n);
+        std::exception_ptr error;
 #pragma omp parallel for schedule(dynamic, 8)
-    for (size_t i = 0; i < n; ++i) {
-        if (documents[i].size() > kLargeDocument) continue;
-        try {
-            auto& cache = caches[static_cast<size_t>(omp_get_thread_num()) % caches.size()];
-            tokens[i].clear();
-            tokens[i].push_back(tokenizer.eot_token());
-            tokenizer.encode_ordinary_into(documents[i], tokens[i], cache);
-        } catch (...) {
+        for (size_t i = 0; i < n; ++i) {
+            if (documents[i].size() > kLargeDocument) continue;
+            try {
+                auto& cache = caches_[static_cast<size_t>(omp_get_thread_num()) % caches_.size()];
+                tokens[i].clear();
+                tokens[i].push_back(tokenizer_.eot_token());
+                tokenizer_.encode_ordinary_into(documents[i], tokens[i], cache);
+            } catch (...) {
 #pragma omp critical
-            error = std::current_exception();
+                error = std::current_exception();
+            }
+        }
+        if (error) std::rethrow_exception(error);
+        for (size_t i = 0; i < n; ++i) {
+            if (documents[i].size() <= kLargeDocument) continue;
+            tokens[i].assign(1, tokenizer_.eot_token());
+            const auto body = tokenizer_.encode_ordinary_parallel(documents[i]);
+            tokens[i].insert(tokens[i].end(), body.begin(), body.end());
         }
     }
-    if (error) std::rethrow_exception(error);
-    for (size_t i = 0; i < n; ++i) {
-        if (documents[i].size() <= kLargeDocument) continue;
-        tokens[i].assign(1, tokenizer.eot_token());
-        const auto body = tokenizer.encode_ordinary_parallel(documents[i]);
-        tokens[i].insert(tokens[i].end(), body.begin(), body.end());
+    int vocab_size() const override {
+        return tokenizer_.vocab_size();
     }
-}
+    nlohmann::ordered_json description() const override {
+        return {{"name", "gpt2"},
+                {"dir", tokenizer_.dir().string()},
+                {"vocab_size", tokenizer_.vocab_size()},
+                {"eot_token", tokenizer_.eot_token()},
+                {"document_delimiter", "eot_token before every document"}};
+    }
+
+  private:
+    const Gpt2Tokenizer& tokenizer_;
+    std::vector<Gpt2Tokenizer::WordCache> caches_;
+};
+
+class HfDocumentEncoder final : public DocumentEncoder {
+  public:
+    HfDocumentEncoder(const hf::Tokenizer& tokenizer, const std::string& delimiter)
+        : tokenizer_(tokenizer), caches_(static_cast<size_t>(std::max(1, omp_get_max_threads()))) {
+        if (!delimiter.empty()) {
+            const auto id = tokenizer.token_to_id(delimiter);
+            check(id.has_value(), "{}: the document delimiter {:?} is not a token of it",
+                  tokenizer.source(), delimiter);
+            delimiter_ = *id;
+        } else if (tokenizer.bos_id()) {
+            delimiter_ = *tokenizer.bos_id();
+        } else if (tokenizer.eos_id()) {
+            delimiter_ = *tokenizer.eos_id();
+        } else if (const auto eot = tokenizer.token_to_id("<|endoftext|>")) {
+            delimiter_ = *eot;
+        } else {
+            fail(
+                "{}: no bos_token, eos_token or <|endoftext|> to put between documents: name "
+                "one with --delimiter TOKEN",
+                tokenizer.source());
+        }
+        delimiter_text_ = tokenizer.id_to_token(delimiter_);
+    }
+
+    void encode_documents(const std::vector<std::string>& documents,
+                          std::vector<std::vector<int>>& tokens) override {
+        const size_t n = documents.size();
+        tokens.resize(n);
+        std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 8)
+        for (size_t i = 0; i < n; ++i) {
+            try {
+                auto& cache = caches_[static_cast<size_t>(omp_get_thread_num()) % caches_.size()];
+                tokens[i] = tokenizer_.encode(documents[i], /*add_special_tokens=*/false, &cache);
+                tokens[i].insert(tokens[i].begin(), delimiter_);
+            } catch (...) {
+#pragma omp critical
+                error = std::current_exception();
+            }
+        }
+        if (error) std::rethrow_exception(error);
+    }
+    int vocab_size() const override {
+        return tokenizer_.vocab_size();
+    }
+    nlohmann::ordered_json description() const override {
+        return {{"name", "huggingface"},
+                {"file", tokenizer_.source()},
+                {"vocab_size", tokenizer_.vocab_size()},
+                {"delimiter_token", delimiter_},
+                {"document_delimiter", delimiter_text_ + " before every document"}};
+    }
+
+  private:
+    const hf::Tokenizer& tokenizer_;
+    std::vector<hf::BpeCache> caches_;
+    int delimiter_ = -1;
+    std::string delimiter_text_;
+};
+
+template <typename Token>
+PrepareResult prepare_with(const PrepareOptions& options, DocumentEncoder& encoder);
 
 }  // namespace
 
+std::unique_ptr<DocumentEncoder> make_document_encoder(const Gpt2Tokenizer& tokenizer) {
+    return std::make_unique<Gpt2DocumentEncoder>(tokenizer);
+}
+
+std::unique_ptr<DocumentEncoder> make_document_encoder(const hf::Tokenizer& tokenizer,
+                                                       const std::string& delimiter) {
+    return std::make_unique<HfDocumentEncoder>(tokenizer, delimiter);
+}
+
 PrepareResult prepare_shards(const PrepareOptions& options, const Gpt2Tokenizer& tokenizer) {
+    Gpt2DocumentEncoder encoder(tokenizer);
+    return prepare_shards(options, encoder);
+}
+
+PrepareResult prepare_shards(const PrepareOptions& options, DocumentEncoder& encoder) {
+    if (encoder.vocab_size() > 65536) return prepare_with<uint32_t>(options, encoder);
+    return prepare_with<uint16_t>(options, encoder);
+}
+
+namespace {
+
+template <typename Token>
+PrepareResult prepare_with(const PrepareOptions& options, DocumentEncoder& encoder) {
     check(!options.inputs.empty(), "prepare: no input files given");
     check(!options.out_dir.empty(), "prepare: no output folder given");
     check(!options.name.empty() && options.name.find('/') == std::string::npos,
@@ -164,11 +272,9 @@ PrepareResult prepare_shards(const PrepareOptions& options, const Gpt2Tokenizer&
     fs::create_directories(options.out_dir, ec);
     check(!ec, "{}: cannot create the output folder ({})", options.out_dir.string(), ec.message());
 
-    ShardWriter writer(options);
+    ShardWriter<Token> writer(options, encoder.vocab_size());
     PrepareResult result;
     nlohmann::ordered_json inputs_json = nlohmann::ordered_json::array();
-    std::vector<Gpt2Tokenizer::WordCache> caches(
-        static_cast<size_t>(std::max(1, omp_get_max_threads())));
     std::vector<std::string> batch;
     std::vector<std::vector<int>> tokens;
     uint64_t bytes_before = 0;
@@ -193,7 +299,7 @@ PrepareResult prepare_shards(const PrepareOptions& options, const Gpt2Tokenizer&
                     batch_bytes += document.size();
                     batch.push_back(std::move(document));
                 }
-                tokenize_batch(batch, tokenizer, caches, tokens);
+                encoder.encode_documents(batch, tokens);
                 for (size_t i = 0; i < batch.size(); ++i) writer.add(tokens[i]);
                 documents += batch.size();
                 if (progress) {
@@ -244,15 +350,12 @@ PrepareResult prepare_shards(const PrepareOptions& options, const Gpt2Tokenizer&
     }
     nlohmann::ordered_json doc = {
         {"name", options.name},
-        {"format",
-         "llm.c .bin token shards: 256 int32 header (magic 20240520, version 1, "
-         "token count), then uint16 tokens"},
-        {"tokenizer",
-         {{"name", "gpt2"},
-          {"dir", tokenizer.dir().string()},
-          {"vocab_size", tokenizer.vocab_size()},
-          {"eot_token", tokenizer.eot_token()},
-          {"document_delimiter", "eot_token before every document"}}},
+        {"format", sizeof(Token) == 2
+                       ? "llm.c .bin token shards: 256 int32 header (magic 20240520, version 1, "
+                         "token count), then uint16 tokens"
+                       : "llm.c .bin token shards: 256 int32 header (magic 20240801, version 7, "
+                         "token count), then uint32 tokens"},
+        {"tokenizer", encoder.description()},
         {"inputs", inputs_json},
         {"documents", result.documents},
         {"train_tokens", result.train_tokens},
@@ -264,5 +367,7 @@ PrepareResult prepare_shards(const PrepareOptions& options, const Gpt2Tokenizer&
     write_file_atomic(options.out_dir / "prepare.json", doc.dump(2) + "\n");
     return result;
 }
+
+}  // namespace
 
 }  // namespace greenmoe
