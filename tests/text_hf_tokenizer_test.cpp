@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -284,6 +285,94 @@ TEST(HfTokenizer, MalformedFilesAreRefusedWithPathAndReason) {
                   from_text(std::string("{") + kTinyModel + "}").decode({7});
               }).find("no token has id 7"),
               std::string::npos);
+}
+
+}  // namespace
+}  // namespace greenmoe
+
+namespace greenmoe {
+namespace {
+
+// Real tokenizer.json files damaged at random, as text (truncations, byte flips) and as JSON
+// (a value of another type or content put anywhere, a key removed): each either loads, and
+// then encodes and decodes, or is refused with greenmoe::Error; nothing else may escape.
+json random_value(std::mt19937& rng) {
+    switch (rng() % 8) {
+        case 0:
+            return nullptr;
+        case 1:
+            return static_cast<int>(rng() % 1000) - 10;
+        case 2:
+            return 1e300;
+        case 3:
+            return json::array({"a", "b"});
+        case 4:
+            return json::object({{"type", "Sequence"}});
+        case 5:
+            return "(?<";
+        case 6:
+            return true;
+        default:
+            return "";
+    }
+}
+
+bool survives(const json& parsed, const std::string& name) {
+    try {
+        const hf::Tokenizer tok = hf::Tokenizer::from_json(parsed, name);
+        const std::vector<int> ids = tok.encode("Hello, world! caf\u00e9 12345 <s>x\n\n  y");
+        (void)tok.decode(ids, false);
+        return true;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+TEST(HfTokenizer, DamagedFilesLoadOrFailCleanly) {
+    std::mt19937 rng(1234);
+    int refused = 0, loaded = 0;
+    for (const char* name :
+         {"tiny_bpe_metaspace_tokenizer.json", "tiny_bpe_split_deepseek_tokenizer.json",
+          "tiny_bpe_digits_bytelevel_tokenizer.json"}) {
+        const std::string original =
+            read_text_file(testing::shared_data() / "hf-tokenizers" / name);
+        for (int trial = 0; trial < 60; ++trial) {  // as text
+            std::string damaged = original;
+            if (trial % 2 == 0) {
+                damaged.resize(rng() % damaged.size());
+            } else {
+                damaged[rng() % damaged.size()] = static_cast<char>(rng() % 256);
+            }
+            const json parsed = json::parse(damaged, nullptr, false);
+            if (!parsed.is_discarded()) (survives(parsed, name) ? loaded : refused)++;
+        }
+        const json tree = json::parse(original);
+        std::vector<std::string> paths;  // every value but the bulk of vocab and merges
+        const json flat = tree.flatten();
+        for (const auto& [path, leaf] : flat.items()) {
+            if (!path.starts_with("/model/vocab/") && !path.starts_with("/model/merges/")) {
+                paths.push_back(path);
+            }
+        }
+        paths.push_back("/model/vocab/a");
+        paths.push_back("/model/merges/3");
+        for (int trial = 0; trial < 300; ++trial) {  // as JSON
+            json damaged = tree;
+            json::json_pointer at(paths[rng() % paths.size()]);
+            for (int up = static_cast<int>(rng() % 3); up > 0 && !at.empty(); --up) {
+                at = at.parent_pointer();
+            }
+            if (rng() % 4 == 0 && !at.empty()) {
+                json& parent = damaged[at.parent_pointer()];
+                if (parent.is_object()) parent.erase(at.back());
+            } else {
+                damaged[at] = random_value(rng);
+            }
+            (survives(damaged, name) ? loaded : refused)++;
+        }
+    }
+    EXPECT_GT(refused, 100);
+    EXPECT_GT(loaded, 100);
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ BpeModel BpeModel::parse(const JsonNode& node) {
 }
 
 std::optional<int> BpeModel::token_to_id(std::string_view token) const {
-    const auto it = vocab_.find(std::string(token));
+    const auto it = vocab_.find(token);
     if (it == vocab_.end()) return std::nullopt;
     return it->second;
 }
@@ -155,15 +155,18 @@ void BpeModel::tokenize_uncached(const std::string& word, std::vector<int>& out)
     };
 
     int pending_unk = -1;  // an unknown run waiting to be added (fuse_unk), or -1
-    std::string piece;
+    const bool affixes = !continuing_subword_prefix_.empty() || !end_of_word_suffix_.empty();
+    std::string affixed;
     for (size_t i = 0; i < word.size();) {
         const size_t length = decode_utf8(word, i).length;
-        const bool first = i == 0;
-        const bool last = i + length == word.size();
-        piece.clear();
-        if (!first) piece += continuing_subword_prefix_;
-        piece.append(word, i, length);
-        if (last) piece += end_of_word_suffix_;
+        std::string_view piece = std::string_view(word).substr(i, length);
+        if (affixes) {
+            affixed.clear();
+            if (i > 0) affixed += continuing_subword_prefix_;
+            affixed += piece;
+            if (i + length == word.size()) affixed += end_of_word_suffix_;
+            piece = affixed;
+        }
         i += length;
         if (const auto it = vocab_.find(piece); it != vocab_.end()) {
             if (pending_unk >= 0) add(pending_unk);

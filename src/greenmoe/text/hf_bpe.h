@@ -52,7 +52,12 @@ class BpeModel {
     void tokenize_uncached(const std::string& word, std::vector<int>& out) const;
     const Merge* find_merge(int left, int right) const;
 
-    std::unordered_map<std::string, int> vocab_;
+    // Looked up by string_view without building a string for each character.
+    struct StringHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, int, StringHash, std::equal_to<>> vocab_;
     std::vector<std::string> id_to_token_;
     std::vector<bool> has_token_;
     std::unordered_map<uint64_t, Merge> merges_;  // key: left << 32 | right
