@@ -14,5 +14,6 @@ void register_eval(CLI::App& app);
 void register_energy(CLI::App& app);
 void register_simplify(CLI::App& app);
 void register_report(CLI::App& app);
+void register_logits(CLI::App& app);
 
 }  // namespace greenmoe::cli

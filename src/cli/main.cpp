@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     greenmoe::cli::register_simplify(app);
     greenmoe::cli::register_energy(app);
     greenmoe::cli::register_report(app);
+    greenmoe::cli::register_logits(app);
     try {
         // Only training splits its work over ranks; under mpirun every other command would
         // run whole on each rank, each writing the same outputs.
