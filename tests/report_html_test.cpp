@@ -268,6 +268,24 @@ TEST(ReportCli, ClearErrors) {
     EXPECT_NE(run_command(bin() + " report").exit_code, 0);
 }
 
+TEST(ReportCli, HugeAndNonFiniteValuesAreDrawn) {
+    testing::TempDir tmp;
+    write_fake_run(tmp / "run", FakeRun{});
+    const auto log = tmp / "run" / "log.jsonl";
+    // A diverged run: the loss reaches 3e10, then NaN (written as null), and the joules of a
+    // large run.
+    testing::write_text_file(
+        log, testing::read_text_file(log) +
+                 "{\"type\":\"train\",\"step\":100,\"loss\":3e10,\"energy_j\":5e13}\n"
+                 "{\"type\":\"train\",\"step\":101,\"loss\":1.7e308,\"energy_j\":6e13}\n"
+                 "{\"type\":\"train\",\"step\":102,\"loss\":null,\"energy_j\":7e13}\n"
+                 "{\"type\":\"val\",\"step\":102,\"val_loss\":4e10}\n");
+    const auto r = run_command(bin() + " report -q " + quote(tmp / "run"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::string page = testing::read_text_file(tmp / "run" / "report.html");
+    EXPECT_NE(page.find("NaN/inf point"), std::string::npos);
+}
+
 // Headless Chromium: its path, or "" when it is not installed.
 std::string find_chromium() {
     const auto r = run_command("command -v chromium || command -v chromium-browser");

@@ -2,6 +2,7 @@
 // markers that line plots, scatter plots and heat maps draw.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <regex>
@@ -86,6 +87,134 @@ TEST(ReportSvgPlot, NiceTicksEncloseTheRange) {
 
     t = nice_ticks(std::nan(""), 1, 5);
     EXPECT_GE(t.values.size(), 2u);
+}
+
+// Ticks for any finite range: at least two, increasing, finite, enclosing the data.
+void expect_axis(double lo, double hi) {
+    SCOPED_TRACE(testing::Message() << "[" << lo << ", " << hi << "]");
+    const Ticks t = nice_ticks(lo, hi, 5);
+    ASSERT_GE(t.values.size(), 2u);
+    EXPECT_LE(t.values.size(), 12u);
+    for (size_t i = 0; i < t.values.size(); ++i) {
+        EXPECT_TRUE(std::isfinite(t.values[i]));
+        if (i > 0) {
+            EXPECT_LT(t.values[i - 1], t.values[i]);
+        }
+        EXPECT_FALSE(format_tick(t.values[i], t.step, t.values.back()).empty());
+        EXPECT_LE(format_tick(t.values[i], t.step, t.values.back()).size(), 20u);
+    }
+    EXPECT_LE(t.values.front(), lo);
+    EXPECT_GE(t.values.back(), hi);
+}
+
+TEST(ReportSvgPlot, NiceTicksForAnyFiniteRange) {
+    // A diverged loss or a large run's joules: 2e10 and up once gave no ticks at all.
+    expect_axis(2e10, 2e10);
+    expect_axis(1.5e10, 4e10);
+    expect_axis(0, 3e10);
+    expect_axis(-7e15, 1e16);
+    expect_axis(1e300, 1e300);
+    expect_axis(1, 1e300);
+    const double max = std::numeric_limits<double>::max();
+    expect_axis(max, max);
+    expect_axis(-max, max);
+    expect_axis(-max, -max);
+    expect_axis(1e-300, 3e-300);
+    expect_axis(0, std::numeric_limits<double>::denorm_min());
+    expect_axis(1.0, 1.0 + 1e-15);  // flat within rounding
+    expect_axis(123456789.0, 123456789.5);
+    for (double lo : {1e9, 2e10, 3e11, 7e14}) expect_axis(lo, lo * 1.7);
+    // Labels of a huge axis stay short and tell the ticks apart.
+    const Ticks t = nice_ticks(2e13, 5e13, 5);
+    EXPECT_EQ(format_tick(t.values[1], t.step, t.values.back()), "2.5e+13");
+
+    const Ticks l = log_ticks(1e-310, max);
+    ASSERT_GE(l.values.size(), 2u);
+    for (double v : l.values) EXPECT_TRUE(std::isfinite(v) && v > 0) << v;
+    const Ticks top = log_ticks(1e308, max);
+    ASSERT_GE(top.values.size(), 2u);
+    EXPECT_LT(top.values.front(), top.values.back());
+}
+
+TEST(ReportSvgPlot, PlotsOfExtremeValuesStayOnThePage) {
+    const double inf = std::numeric_limits<double>::infinity();
+    const double max = std::numeric_limits<double>::max();
+    const std::vector<std::vector<double>> cases = {
+        {2e10, 2.1e10, 3e10}, {1e300, -1e300, 0},    {max, -max, max}, {5, 5, 5}, {42},
+        {1e-300, 2e-300},     {7, 7.000000000000001}};
+    for (const auto& ys : cases) {
+        for (bool log : {false, true}) {
+            LinePlot p;
+            p.id = "p";
+            p.y.log = log;
+            Series s{"loss", {}, ys, ""};
+            for (size_t i = 0; i < ys.size(); ++i) s.x.push_back(static_cast<double>(i) * 1e12);
+            p.series.push_back(s);
+            const std::string svg = render_line_plot(p);
+            expect_balanced(svg);
+            EXPECT_EQ(svg.find("nan"), std::string::npos) << svg;
+            EXPECT_EQ(svg.find("inf"), std::string::npos) << svg;
+            for (double v : attr_values(svg, "pt", "cy")) {
+                EXPECT_GE(v, 0.0);
+                EXPECT_LE(v, p.height);
+            }
+            for (double v : attr_values(svg, "pt", "cx")) {
+                EXPECT_GE(v, 0.0);
+                EXPECT_LE(v, p.width);
+            }
+            ScatterPlot sc;
+            sc.y.log = log;
+            for (double y : ys) sc.points.push_back({y, y, "run", ""});
+            const std::string scatter = render_scatter_plot(sc);
+            expect_balanced(scatter);
+            EXPECT_EQ(scatter.find("nan"), std::string::npos) << scatter;
+        }
+    }
+    // ±inf is no value to draw either: a gap like NaN.
+    LinePlot p;
+    p.series.push_back({"e", {0, 1, 2, 3}, {1, inf, -inf, 2}, ""});
+    const std::string svg = render_line_plot(p);
+    EXPECT_EQ(count(svg, "class=\"pt\""), 2u);
+}
+
+TEST(ReportSvgPlot, LegendSaysWhichPointsAreLeftOut) {
+    LinePlot p;
+    p.series.push_back({"train", {0, 1, 2, 3}, {3, std::nan(""), 2, INFINITY}, ""});
+    p.series.push_back({"val", {0, 1}, {3, 2}, ""});
+    std::string svg = render_line_plot(p);
+    EXPECT_NE(svg.find("train (2 NaN/inf points: gaps)"), std::string::npos) << svg;
+    EXPECT_NE(svg.find(">val<"), std::string::npos) << svg;
+
+    // One unnamed series has no legend, unless there is something to say.
+    LinePlot one;
+    one.y.log = true;
+    one.series.push_back({"", {0, 1, 2}, {0, 1, std::nan("")}, ""});
+    svg = render_line_plot(one);
+    EXPECT_NE(svg.find("1 NaN/inf point: gaps, 1 point ≤ 0 off the log scale"), std::string::npos)
+        << svg;
+
+    ScatterPlot sc;
+    sc.points = {{1, 2, "a", ""}, {std::nan(""), 3, "b", ""}};
+    svg = render_scatter_plot(sc);
+    EXPECT_EQ(count(svg, "class=\"pt\""), 1u);
+    EXPECT_NE(svg.find("1 point not drawn (NaN/inf)"), std::string::npos) << svg;
+}
+
+TEST(ReportSvgPlot, SinglePointAndConstantSeriesGetARealAxis) {
+    for (const auto& ys : std::vector<std::vector<double>>{{0.5}, {3, 3, 3}, {0, 0}}) {
+        LinePlot p;
+        Series s{"s", {}, ys, ""};
+        for (size_t i = 0; i < ys.size(); ++i) s.x.push_back(10.0);  // one x value too
+        p.series.push_back(s);
+        const std::string svg = render_line_plot(p);
+        const auto cy = attr_values(svg, "pt", "cy");
+        const auto cx = attr_values(svg, "pt", "cx");
+        ASSERT_EQ(cy.size(), ys.size());
+        // In the middle of the plot area, not on an edge.
+        const double mid_y = (12.0 + (p.height - 26.0)) / 2;  // no title, no x label
+        for (double v : cy) EXPECT_NEAR(v, mid_y, 40.0);
+        for (double v : cx) EXPECT_NEAR(v, p.width / 2.0, 60.0);
+    }
 }
 
 TEST(ReportSvgPlot, LogTicks) {

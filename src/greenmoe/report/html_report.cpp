@@ -556,6 +556,7 @@ std::string format_count(double v) {
 std::string format_duration(double seconds) {
     if (!std::isfinite(seconds) || seconds < 0) return "not recorded";
     if (seconds < 60) return fmt::format("{:.1f} s", seconds);
+    if (seconds >= 1e15) return fmt::format("{:.3g} h", seconds / 3600);  // past int64 minutes
     const auto s = static_cast<int64_t>(std::llround(seconds));
     if (s < 3600) return fmt::format("{} min {:02} s", s / 60, s % 60);
     return fmt::format("{} h {:02} min", s / 3600, (s % 3600) / 60);

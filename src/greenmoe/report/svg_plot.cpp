@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -17,6 +18,24 @@ constexpr int kFontSize = 12;
 constexpr const char* kAxisColor = "#444";
 constexpr const char* kGridColor = "#e4e4e4";
 constexpr const char* kTextColor = "#222";
+constexpr double kMaxFinite = std::numeric_limits<double>::max();
+// Values this close together (relative to their size) are drawn as one flat line: a plot
+// cannot show the difference, and ticks closer than that would repeat the same label.
+constexpr double kFlatRelative = 1e-9;
+
+// A tick past the double range (k · step beyond DBL_MAX) is pinned to its end.
+double saturate(double v) {
+    return std::clamp(v, -kMaxFinite, kMaxFinite);
+}
+
+// The 1-2-5 value nearest above `raw` (> 0, finite): 1, 2 or 5 times a power of ten.
+double nice_raw_step(double raw) {
+    if (!(raw > 0) || !std::isfinite(raw)) return 1.0;
+    const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+    const double f = raw / mag;
+    const double nf = f < 1.5 ? 1.0 : f < 3.0 ? 2.0 : f < 7.0 ? 5.0 : 10.0;
+    return saturate(nf * mag);
+}
 
 // Rough rendered width of a label: no font metrics in here, so count UTF-8 characters.
 double text_width(std::string_view s, double char_width = kCharWidth) {
@@ -208,6 +227,27 @@ void draw_legend(std::string& out, const std::vector<LegendItem>& items, double 
     out += "</g>\n";
 }
 
+// What the legend says about a series' points that are not drawn: NaN / ±inf values
+// (gaps in the line) and, on a log axis, values ≤ 0. Empty when every point is drawn.
+std::string left_out_note(const Series& s, bool x_log, bool y_log) {
+    size_t not_finite = 0, not_positive = 0;
+    const size_t n = std::min(s.x.size(), s.y.size());
+    for (size_t k = 0; k < n; ++k) {
+        if (!std::isfinite(s.x[k]) || !std::isfinite(s.y[k]))
+            ++not_finite;
+        else if ((x_log && !(s.x[k] > 0)) || (y_log && !(s.y[k] > 0)))
+            ++not_positive;
+    }
+    std::string note;
+    if (not_finite > 0)
+        note = fmt::format("{} NaN/inf point{}: gaps", not_finite, not_finite == 1 ? "" : "s");
+    if (not_positive > 0) {
+        note += fmt::format("{}{} point{} ≤ 0 off the log scale", note.empty() ? "" : ", ",
+                            not_positive, not_positive == 1 ? "" : "s");
+    }
+    return note;
+}
+
 struct Rgb {
     double r, g, b;
 };
@@ -289,11 +329,7 @@ std::string format_number(double v) {
 
 double nice_step(double range, int target) {
     if (!(range > 0) || !std::isfinite(range)) return 1.0;
-    const double raw = range / std::max(1, target);
-    const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-    const double f = raw / mag;
-    const double nf = f < 1.5 ? 1.0 : f < 3.0 ? 2.0 : f < 7.0 ? 5.0 : 10.0;
-    return nf * mag;
+    return nice_raw_step(range / std::max(1, target));
 }
 
 Ticks nice_ticks(double lo, double hi, int target) {
@@ -302,23 +338,29 @@ Ticks nice_ticks(double lo, double hi, int target) {
         hi = 1.0;
     }
     if (hi < lo) std::swap(lo, hi);
-    if (hi == lo) {
-        // A flat series still needs an axis: widen by 10 % of the value (or 1 around 0).
-        const double pad = lo == 0.0 ? 1.0 : std::abs(lo) * 0.1;
-        lo -= pad;
-        hi += pad;
+    target = std::max(1, target);
+    const double magnitude = std::max(std::abs(lo), std::abs(hi));
+    // Halves, so that the span of ±1e308 does not overflow.
+    if (hi / 2 - lo / 2 <= magnitude * kFlatRelative) {
+        // A flat series (or one flat within rounding) still needs an axis: widen by 10 % of
+        // the value (or 1 around 0). Saturating keeps the ends finite next to DBL_MAX.
+        const double pad = magnitude == 0.0 ? 1.0 : magnitude * 0.1;
+        lo = std::max(lo - pad, -kMaxFinite);
+        hi = std::min(hi + pad, kMaxFinite);
     }
     Ticks t;
-    t.step = nice_step(hi - lo, target);
-    // Tiny tolerance so that 0.30000000000000004 does not add a tick past 0.3.
-    const double eps = t.step * 1e-9;
-    const auto first = static_cast<int64_t>(std::floor(lo / t.step + eps));
-    const auto last = static_cast<int64_t>(std::ceil(hi / t.step - eps));
+    t.step = nice_raw_step(hi / target - lo / target);
+    // The tolerance is in steps, so that 0.30000000000000004 does not add a tick past 0.3
+    // whatever the magnitude. lo / step stays below ~1e10 (the range is at least
+    // kFlatRelative of the magnitude), so the tick indices fit an int64.
+    constexpr double kTol = 1e-9;
+    const auto first = static_cast<int64_t>(std::floor(lo / t.step + kTol));
+    const auto last = static_cast<int64_t>(std::ceil(hi / t.step - kTol));
     for (int64_t k = first; k <= last; ++k) {
         const double v = static_cast<double>(k) * t.step;
-        t.values.push_back(std::abs(v) < eps ? 0.0 : v);
+        t.values.push_back(k == 0 ? 0.0 : saturate(v));
     }
-    if (t.values.size() < 2) t.values.push_back(t.values.back() + t.step);
+    if (t.values.size() < 2) t.values = {saturate(lo), saturate(hi)};
     return t;
 }
 
@@ -330,26 +372,36 @@ Ticks log_ticks(double lo, double hi) {
     const int d0 = static_cast<int>(std::floor(std::log10(lo) + eps));
     int d1 = static_cast<int>(std::ceil(std::log10(hi) - eps));
     if (d1 <= d0) d1 = d0 + 1;
+    // Powers of ten past the double range are clamped to its ends (which stay > 0).
+    auto power = [](int d, double m = 1.0) {
+        return std::clamp(m * std::pow(10.0, d), std::numeric_limits<double>::denorm_min(),
+                          kMaxFinite);
+    };
     Ticks t;
     if (d1 - d0 <= 2) {
         // All 1-2-5 values of the decades, trimmed to the last one ≤ lo and the first ≥ hi.
         std::vector<double> all;
         for (int d = d0; d <= d1; ++d) {
-            for (double m : {1.0, 2.0, 5.0}) all.push_back(m * std::pow(10.0, d));
+            for (double m : {1.0, 2.0, 5.0}) all.push_back(power(d, m));
         }
+        // Clamping can repeat DBL_MAX at the top.
+        all.erase(std::unique(all.begin(), all.end()), all.end());
         size_t a = 0, b = all.size() - 1;
-        while (a + 1 < all.size() && all[a + 1] <= lo * (1 + eps)) ++a;
+        while (a + 1 < all.size() && all[a + 1] / (1 + eps) <= lo) ++a;
         while (b > 0 && all[b - 1] >= hi * (1 - eps)) --b;
         if (b <= a) b = std::min(a + 1, all.size() - 1);
         t.values.assign(all.begin() + static_cast<std::ptrdiff_t>(a),
                         all.begin() + static_cast<std::ptrdiff_t>(b) + 1);
+        // Only at the top of the double range is there no second tick: a decade below.
+        if (t.values.size() < 2) t.values = {std::min(lo, t.values.back() / 10), t.values.back()};
         t.step = 0.0;
         return t;
     }
     const int k = (d1 - d0 + 7) / 8;  // at most ~8 labelled decades
     const int start = static_cast<int>(std::floor(static_cast<double>(d0) / k)) * k;
     int end = static_cast<int>(std::ceil(static_cast<double>(d1) / k)) * k;
-    for (int d = start; d <= end; d += k) t.values.push_back(std::pow(10.0, d));
+    for (int d = start; d <= end; d += k) t.values.push_back(power(d));
+    t.values.erase(std::unique(t.values.begin(), t.values.end()), t.values.end());
     t.step = k;
     return t;
 }
@@ -357,12 +409,20 @@ Ticks log_ticks(double lo, double hi) {
 std::string format_tick(double v, double step, double axis_max) {
     if (!std::isfinite(v)) return format_number(v);
     if (std::abs(v) < std::abs(step) * 1e-6) return "0";
+    const double big = std::max(std::abs(v), std::abs(axis_max));
+    // Past 1000G or below 0.0001, fixed notation would print dozens of digits: scientific,
+    // with as many decimals as tell neighbouring ticks apart.
+    if (big >= 1e12 || big < 1e-4) {
+        const double digits =
+            std::floor(std::log10(big)) - (step > 0 ? std::floor(std::log10(std::abs(step))) : 0.0);
+        const int decimals = static_cast<int>(std::clamp(digits, 0.0, 12.0));
+        return fmt::format("{:.{}e}", v, decimals);
+    }
     static constexpr std::array<std::pair<double, const char*>, 3> kSuffixes{
         {{1e9, "G"}, {1e6, "M"}, {1e3, "k"}}};
     double scale = 1.0;
     const char* suffix = "";
     // The suffix follows the axis's largest tick, so that one axis never mixes 5000 and 10k.
-    const double big = std::max(std::abs(v), std::abs(axis_max));
     for (const auto& [s, name] : kSuffixes) {
         if (big >= 10 * s || (s >= 1e6 && big >= s)) {
             scale = s;
@@ -379,6 +439,7 @@ std::string format_tick(double v, double step, double axis_max) {
 
 std::string format_log_tick(double v) {
     if (!(v > 0) || !std::isfinite(v)) return format_number(v);
+    if (v >= 1e12) return fmt::format("{:.3g}", v);
     if (v >= 1e9) return fmt::format("{:g}G", v / 1e9);
     if (v >= 1e6) return fmt::format("{:g}M", v / 1e6);
     if (v >= 1e4) return fmt::format("{:g}k", v / 1e3);
@@ -399,8 +460,11 @@ double Scale::map(double v) const {
         if (!(v > 0)) return kNaN;
         v = std::log10(v);
     }
-    if (hi_ == lo_) return (p_lo_ + p_hi_) / 2;
-    return p_lo_ + (v - lo_) / (hi_ - lo_) * (p_hi_ - p_lo_);
+    if (!std::isfinite(v)) return kNaN;
+    // Halves, so that a domain spanning ±1e308 does not overflow to inf.
+    const double span = hi_ / 2 - lo_ / 2;
+    if (span == 0) return (p_lo_ + p_hi_) / 2;
+    return p_lo_ + (v / 2 - lo_ / 2) / span * (p_hi_ - p_lo_);
 }
 
 const std::string& palette_color(size_t index) {
@@ -445,7 +509,10 @@ std::string render_line_plot(const LinePlot& plot) {
     std::vector<LegendItem> legend;
     for (size_t i = 0; i < plot.series.size(); ++i) {
         const auto& s = plot.series[i];
-        legend.push_back({s.name, s.color.empty() ? palette_color(i) : s.color, s.dashed, s.line});
+        const std::string note = left_out_note(s, plot.x.log, plot.y.log);
+        std::string name = s.name;
+        if (!note.empty()) name = name.empty() ? note : name + " (" + note + ")";
+        legend.push_back({name, s.color.empty() ? palette_color(i) : s.color, s.dashed, s.line});
     }
     if (legend.size() == 1 && legend[0].name.empty()) legend.clear();
     f.left = left_margin(plot.y, f.yt);
@@ -541,8 +608,22 @@ std::string render_scatter_plot(const ScatterPlot& plot) {
         double x0, y0, x1, y1;
     };
     std::vector<Box> placed;
+    // Only drawable points are sorted: a NaN would break the ordering std::sort relies on.
     std::vector<size_t> order;
-    for (size_t i = 0; i < plot.points.size(); ++i) order.push_back(i);
+    size_t left_out = 0;
+    for (size_t i = 0; i < plot.points.size(); ++i) {
+        if (usable(plot.points[i].x, plot.x.log) && usable(plot.points[i].y, plot.y.log))
+            order.push_back(i);
+        else
+            ++left_out;
+    }
+    if (left_out > 0 && !order.empty()) {
+        out += fmt::format(
+            "<text class=\"note\" x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"10\" "
+            "fill=\"#888\">{} point{} not drawn (NaN/inf{})</text>\n",
+            px(f.right - 4), px(f.top + 12), left_out, left_out == 1 ? "" : "s",
+            plot.x.log || plot.y.log ? " or ≤ 0 on a log axis" : "");
+    }
     // Labels from the top down, each pushed below any label it would overlap.
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
         return sy.map(plot.points[a].y) < sy.map(plot.points[b].y);
@@ -550,7 +631,6 @@ std::string render_scatter_plot(const ScatterPlot& plot) {
     std::string points, labels;
     for (size_t i : order) {
         const auto& p = plot.points[i];
-        if (!usable(p.x, plot.x.log) || !usable(p.y, plot.y.log)) continue;
         const std::string& color = p.color.empty() ? palette_color(i) : p.color;
         const double cx = sx.map(p.x), cy = sy.map(p.y);
         points += fmt::format(
