@@ -268,6 +268,23 @@ TEST(ReportCli, ClearErrors) {
     EXPECT_NE(run_command(bin() + " report").exit_code, 0);
 }
 
+TEST(ReportCli, TornLastLineIsLeftOutWithAWarning) {
+    testing::TempDir tmp;
+    write_fake_run(tmp / "run", FakeRun{});
+    const auto log = tmp / "run" / "log.jsonl";
+    const std::string whole = testing::read_text_file(log);
+    const auto lines = count(whole, "\n");
+    // A write cut short: half a record and no end of line.
+    testing::write_text_file(log, whole + "{\"type\":\"train\",\"step\":99,\"lo");
+    const auto r = run_command(bin() + " report " + quote(tmp / "run"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("greenmoe: warning: " + log.string() + ":" + std::to_string(lines + 1) +
+                            ": the last line is cut off"),
+              std::string::npos)
+        << r.output;
+    EXPECT_TRUE(std::filesystem::exists(tmp / "run" / "report.html"));
+}
+
 TEST(ReportCli, HugeAndNonFiniteValuesAreDrawn) {
     testing::TempDir tmp;
     write_fake_run(tmp / "run", FakeRun{});

@@ -136,6 +136,30 @@ TEST(ReportRunData, MalformedLineNamesFileAndLine) {
     EXPECT_NE(msg.find("run/log.jsonl:2:"), std::string::npos) << msg;
 }
 
+TEST(ReportRunData, TornLastLineIsLeftOutWithAWarning) {
+    const std::string good =
+        std::string(kStart) + "\n" + R"({"type":"train","step":0,"loss":1.0})" + "\n";
+    for (const char* torn : {R"({"type":"train","step":1,"lo)", R"({"ty)", "{"}) {
+        RunData run = parse(good + torn);
+        ASSERT_EQ(run.train.size(), 1u);
+        ASSERT_EQ(run.warnings.size(), 1u);
+        EXPECT_NE(run.warnings[0].find("run/log.jsonl:3: the last line is cut off"),
+                  std::string::npos)
+            << run.warnings[0];
+    }
+    // A whole last line without its end of line is read, with no warning.
+    RunData run = parse(good + R"({"type":"train","step":1,"loss":0.5})");
+    EXPECT_EQ(run.train.size(), 2u);
+    EXPECT_TRUE(run.warnings.empty());
+    // A torn line before others is damage, not an interrupted write: an error naming it.
+    const std::string msg = error_message([&] {
+        parse(good + R"({"type":"train","step":1,"lo)" + "\n" +
+              R"({"type":"train","step":2,"loss":0.5})" + "\n");
+    });
+    EXPECT_NE(msg.find("run/log.jsonl:3:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("malformed JSON"), std::string::npos) << msg;
+}
+
 TEST(ReportRunData, ResumedRunKeepsOneRecordPerStep) {
     auto train = [](int step, double loss) {
         return R"({"type":"train","step":)" + std::to_string(step) + R"(,"loss":)" +

@@ -39,7 +39,11 @@ void register_report(CLI::App& app) {
         check(args->snapshots >= 0 && args->snapshots <= 24,
               "--snapshots must be in [0, 24], got {}", args->snapshots);
         std::vector<report::RunData> runs;
-        for (const auto& folder : args->runs) runs.push_back(report::read_run(folder));
+        for (const auto& folder : args->runs) {
+            runs.push_back(report::read_run(folder));
+            for (const auto& w : runs.back().warnings)
+                std::fprintf(stderr, "greenmoe: warning: %s\n", w.c_str());
+        }
         std::filesystem::path out = args->out;
         if (out.empty())
             out = runs.size() == 1 ? std::filesystem::path(args->runs[0]) / "report.html"

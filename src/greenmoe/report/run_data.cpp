@@ -11,6 +11,7 @@
 #include "greenmoe/core/error.h"
 #include "greenmoe/energy/csv_table.h"
 #include "greenmoe/io/atomic_file.h"
+#include "greenmoe/io/json_lines.h"
 
 namespace greenmoe::report {
 namespace {
@@ -149,13 +150,18 @@ std::optional<double> csv_number(const EmissionsRow& row, const char* column,
 
 }  // namespace
 
-void parse_run_log(const std::string& text, const std::string& file, RunData& run) {
+void parse_run_log(const std::string& full_text, const std::string& file, RunData& run) {
+    // A killed or failed write leaves its line cut off at the end: the run up to it is
+    // still worth reading.
+    const JsonLinesText lines = without_torn_last_line(full_text, file);
+    if (!lines.warning.empty()) run.warnings.push_back(lines.warning);
+    const std::string_view text = lines.complete;
     size_t pos = 0;
     int64_t line_no = 0;
     while (pos < text.size()) {
         size_t end = text.find('\n', pos);
-        if (end == std::string::npos) end = text.size();
-        std::string line = text.substr(pos, end - pos);
+        if (end == std::string_view::npos) end = text.size();
+        std::string line(text.substr(pos, end - pos));
         pos = end + 1;
         ++line_no;
         if (!line.empty() && line.back() == '\r') line.pop_back();

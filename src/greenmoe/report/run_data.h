@@ -86,10 +86,13 @@ struct RunData {
     std::optional<DoneRecord> done;
     std::vector<EmissionsRow> emissions;  // empty when there is no emissions.csv
     int64_t ignored_records = 0;          // records of a type this reader does not know
+    std::vector<std::string> warnings;    // what was left out and why (a torn last line)
 };
 
 // Reads RUN/log.jsonl (required) and RUN/emissions.csv (optional). Throws Error naming the
-// folder when it or its log is missing, and "FILE:LINE: …" for a malformed line or field.
+// folder when it or its log is missing, and "FILE:LINE: …" for a malformed line or field;
+// a torn last line (no end of line, not JSON: a write cut short) is left out with a warning
+// in `warnings`.
 // Records of one type whose step does not increase (a resumed segment repeating steps)
 // replace the earlier ones from that step on.
 RunData read_run(const std::filesystem::path& folder);

@@ -199,7 +199,11 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
             find_tokenizer_dir(where.tokenizer_dir.empty() ? "" : where.tokenizer_dir.string()));
 
     std::optional<RunLog> run_log;
-    if (root) run_log.emplace(options.out_dir / "log.jsonl", resumed ? state.step : 0);
+    if (root) {
+        run_log.emplace(options.out_dir / "log.jsonl", resumed ? state.step : 0);
+        if (!run_log->warning().empty() && !quiet)
+            std::fprintf(stderr, "warning: %s\n", run_log->warning().c_str());
+    }
     auto log_write = [&](const nlohmann::json& record) {
         if (run_log) run_log->write(record);
     };
