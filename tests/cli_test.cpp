@@ -2,7 +2,9 @@
 // exit, never a crash) for bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,35 @@ TEST(Cli, HelpListsEveryCommand) {
         EXPECT_NE(sub.output.find("--"), std::string::npos) << cmd;
     }
     EXPECT_NE(run_command(bin()).exit_code, 0);
+}
+
+// Kills a background process when the test ends, however it ends.
+struct KillOnExit {
+    long pid = 0;
+    ~KillOnExit() {
+        if (pid > 0) run_command("kill -9 " + std::to_string(pid));
+    }
+};
+
+TEST(Cli, SecondTrainIntoABusyRunFolderIsRefused) {
+    testing::TempDir tmp;
+    std::vector<uint16_t> tokens(5000);
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint16_t>(i % 100);
+    write_token_shard(tmp / "d.bin", tokens.data(), tokens.size());
+    const std::string train = bin() +
+                              " train --no-energy --set data.train=" + (tmp / "d.bin").string() +
+                              tiny_train_args(tmp);
+    // The first one trains for long enough (it is killed at the end).
+    const auto started =
+        run_command(train + " --set train.max_steps=1000000 >/dev/null 2>&1 & echo $!");
+    KillOnExit first{std::stol(started.output)};
+    // It holds the lock from its start; its log appears a little later.
+    for (int i = 0; i < 600 && !std::filesystem::exists(tmp / "run/log.jsonl"); ++i)
+        run_command("sleep 0.1");
+    ASSERT_TRUE(std::filesystem::exists(tmp / "run/log.jsonl"));
+    const auto second = run_command(train);
+    expect_one_error_line(
+        second, "in use by another greenmoe process (pid " + std::to_string(first.pid) + ")");
 }
 
 TEST(Cli, TruncatedShardIsOneClearError) {

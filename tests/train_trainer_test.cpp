@@ -2,6 +2,8 @@
 // 10 steps + save + resume + 10 steps equals 20 steps bit for bit.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +15,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/io/atomic_file.h"
+#include "greenmoe/io/run_lock.h"
 #include "greenmoe/train/checkpoint.h"
 #include "greenmoe/train/trainer.h"
 #include "test_support.h"
@@ -179,6 +182,31 @@ TEST(Trainer, TenStepsSaveResumeTenStepsEqualsTwentySteps) {
     ASSERT_EQ(done.size(), 1u);
     EXPECT_NEAR(done[0]["energy_j"].get<double>(), rest.energy_joules, 1e-9 * rest.energy_joules);
     EXPECT_GE(rest.energy_joules, previous);
+}
+
+TEST(Trainer, ARunFolderInUseIsRefusedWithTheHoldersPid) {
+    testing::TempDir tmp;
+    std::filesystem::create_directories(tmp / "run");
+    const std::string msg = [&] {
+        RunLock other(tmp / "run");  // as another greenmoe train would hold it
+        return testing::error_message([&] { train(tiny_config(2), options_for(tmp, "run")); });
+    }();
+    EXPECT_NE(msg.find("(pid " + std::to_string(getpid()) + ")"), std::string::npos) << msg;
+    EXPECT_FALSE(std::filesystem::exists(tmp / "run/log.jsonl"));
+    EXPECT_FALSE(std::filesystem::exists(tmp / "run/config.json"));
+}
+
+TEST(Trainer, UnfinishedCheckpointSavesAreRemovedAtStart) {
+    testing::TempDir tmp;
+    // What a run killed while saving leaves: a temporary folder that was never renamed.
+    const auto stale = tmp / "run/checkpoints/.tmp_step_00000010_4242";
+    std::filesystem::create_directories(stale);
+    testing::write_text_file(stale / "model.safetensors", std::string(1000, 'w'));
+    TrainOptions o = options_for(tmp, "run");
+    o.stop_at_step = 2;
+    train(tiny_config(4), o);
+    EXPECT_FALSE(std::filesystem::exists(stale));
+    EXPECT_TRUE(std::filesystem::exists(tmp / "run/checkpoints/step_00000002"));
 }
 
 TEST(Trainer, ResumeWithLogLinesPastTheCheckpointDropsThem) {

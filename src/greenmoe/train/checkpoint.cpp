@@ -20,6 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kStateVersion = 1;
+// A save is written into checkpoints/.tmp_step_N_PID, then renamed to step_N.
+const std::string kTempPrefix = ".tmp_";
 
 void fsync_dir(const fs::path& dir) {
     const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
@@ -41,7 +43,7 @@ fs::path save_checkpoint(const fs::path& run_dir, const GptModel& model, const A
     fs::create_directories(root);
     const fs::path final_dir = root / step_dir_name(state.step);
     const fs::path tmp_dir =
-        root / (".tmp_" + step_dir_name(state.step) + "_" + std::to_string(getpid()));
+        root / (kTempPrefix + step_dir_name(state.step) + "_" + std::to_string(getpid()));
     fs::remove_all(tmp_dir);
     fs::create_directories(tmp_dir);
 
@@ -93,6 +95,23 @@ fs::path save_checkpoint(const fs::path& run_dir, const GptModel& model, const A
         if (saves[i] != final_dir) fs::remove_all(saves[i]);
     }
     return final_dir;
+}
+
+int remove_unfinished_checkpoints(const fs::path& run_dir) {
+    const fs::path root = run_dir / "checkpoints";
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) return 0;
+    std::vector<fs::path> stale;
+    for (const auto& entry : fs::directory_iterator(root)) {
+        if (entry.path().filename().string().starts_with(kTempPrefix))
+            stale.push_back(entry.path());
+    }
+    for (const fs::path& p : stale) {
+        fs::remove_all(p, ec);
+        check(!ec, "{}: cannot remove this unfinished checkpoint save: {}", p.string(),
+              ec.message());
+    }
+    return static_cast<int>(stale.size());
 }
 
 std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {

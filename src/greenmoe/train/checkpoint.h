@@ -29,6 +29,11 @@ struct TrainState {
 std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir, const GptModel& model,
                                       const AdamW& optimizer, const TrainState& state, int keep);
 
+// Removes the temporary folders (checkpoints/.tmp_step_*) of saves that never finished (a
+// process killed while saving); returns how many. Only safe while holding the run's lock
+// (RunLock): another process may be writing one.
+int remove_unfinished_checkpoints(const std::filesystem::path& run_dir);
+
 // The folder "latest" names, if the run has one.
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
 

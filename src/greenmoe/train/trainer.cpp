@@ -23,6 +23,7 @@
 #include "greenmoe/eval/sampler.h"
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
+#include "greenmoe/io/run_lock.h"
 #include "greenmoe/model/gpt.h"
 #include "greenmoe/model/gpt_weights.h"
 #include "greenmoe/model/model_loader.h"
@@ -91,7 +92,21 @@ TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
     const int world = comm.size(), rank = comm.rank();
     const bool root = comm.is_root();
     const bool quiet = options.quiet || !root;
-    if (root) fs::create_directories(options.out_dir);
+    // One process at a time per run folder, for as long as this one runs: a second train
+    // into it would overwrite the checkpoints and the log. Under the lock, the leftovers of
+    // a save that a killed run never finished can go.
+    std::optional<RunLock> run_lock;
+    if (root) {
+        fs::create_directories(options.out_dir);
+        run_lock.emplace(options.out_dir);
+        const int unfinished = remove_unfinished_checkpoints(options.out_dir);
+        if (unfinished > 0 && !quiet) {
+            std::fprintf(stderr,
+                         "greenmoe train: removed %d unfinished checkpoint save%s (.tmp_step_*) "
+                         "left by an interrupted run\n",
+                         unfinished, unfinished == 1 ? "" : "s");
+        }
+    }
     // Work that writes shared files (downloads, tokenized shards) happens on the root
     // first; the other ranks then find it done. The wait has no bound: a first download
     // can take long, and a root that dies ends the job through the launcher anyway.
