@@ -48,6 +48,64 @@ TEST(Cli, HelpListsEveryCommand) {
     EXPECT_NE(run_command(bin()).exit_code, 0);
 }
 
+// Exit code 2 (a command line that cannot work) and one line naming `what`.
+void expect_usage_error(const std::string& args, const std::string& what) {
+    SCOPED_TRACE(args);
+    const auto r = run_command(bin() + " " + args);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(r.output.rfind("greenmoe: error: ", 0), 0u) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_NE(r.output.find(what), std::string::npos) << r.output;
+    // Real bounds, never the largest double.
+    EXPECT_EQ(r.output.find("1.79"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("e+308"), std::string::npos) << r.output;
+}
+
+TEST(Cli, CommandLineErrorsExitWithStatus2) {
+    testing::TempDir tmp;
+    const std::string run = (tmp / "run").string();
+    expect_usage_error("", "A subcommand is required");
+    expect_usage_error("frobnicate", "unknown command 'frobnicate'");
+    expect_usage_error("train --bogus -o " + run, "--bogus");
+    expect_usage_error("train -o " + run + " --stop-at 0", "must be a whole number ≥ 1, got 0");
+    expect_usage_error("train", "--out is required");
+    expect_usage_error("generate --checkpoint " + run + " -n 0",
+                       "must be a whole number ≥ 1, got 0");
+    expect_usage_error("generate --checkpoint " + run + " --max-tokens=-5", "got -5");
+    expect_usage_error("generate --checkpoint " + run + " -n 2.5", "got 2.5");
+    expect_usage_error("generate --checkpoint " + run + " -n many", "got 'many'");
+    expect_usage_error("generate --checkpoint " + run + " --top-k 0", "--top-k");
+    expect_usage_error("generate --checkpoint " + run + " --temperature=-1",
+                       "must be a number ≥ 0, got -1");
+    expect_usage_error("eval --checkpoint " + run + " --limit 0", "--limit");
+    expect_usage_error("eval --checkpoint " + run + " --val-tokens 0", "--val-tokens");
+    expect_usage_error("eval --checkpoint " + run + " --task piqa", "piqa");
+    expect_usage_error("report --snapshots 30 " + run, "must be a number in [0, 24], got 30");
+    expect_usage_error("energy --pue 0.5 -- true", "must be a number in [1, 10], got 0.5");
+    expect_usage_error("energy --cpu-usage 0 -- true", "in (0, 1], got 0");
+    expect_usage_error("energy --cores 0 -- true", "--cores");
+    expect_usage_error("energy --cloud-region x -- true", "needs --cloud-provider");
+    expect_usage_error("convert -o " + run, "give --to-hf");
+    expect_usage_error("simplify --model " + run + " --out " + (tmp / "s").string(),
+                       "--factor F, --keep N or --reduce P");
+    expect_usage_error(
+        "simplify --model " + run + " --out " + (tmp / "s").string() + " --keep 1 --factor 2",
+        "excludes");
+    // Bad data is not a usage error: it keeps status 1.
+    const auto missing = run_command(bin() + " generate --checkpoint " + run);
+    EXPECT_EQ(missing.exit_code, 1) << missing.output;
+}
+
+TEST(Cli, HelpAndVersionExitZero) {
+    auto r = run_command(bin() + " --version");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("greenmoe 0.1.0"), std::string::npos) << r.output;
+    r = run_command(bin() + " generate --help");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("--top-k"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("error"), std::string::npos) << r.output;
+}
+
 // Kills a background process when the test ends, however it ends.
 struct KillOnExit {
     long pid = 0;

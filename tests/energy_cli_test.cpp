@@ -44,7 +44,7 @@ TEST(EnergyCli, UnknownLocationIsAnErrorBeforeRunning) {
     testing::TempDir dir;
     const auto r =
         run_command(energy_command(dir, "--location Atlantis -- sh -c 'echo should-not-run'"));
-    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.exit_code, 2) << r.output;  // a bad command-line value
     EXPECT_NE(r.output.find("--location 'Atlantis'"), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("should-not-run"), std::string::npos);
 }

@@ -39,7 +39,7 @@ void register_convert(CLI::App& app) {
             save_gpt_weights(args->out, model);
             std::printf("wrote %s (%zu parameters)\n", args->out.c_str(), model.num_parameters());
         } else {
-            fail("convert: give --to-hf CHECKPOINT or --from-hf FOLDER");
+            usage_fail("convert: give --to-hf CHECKPOINT or --from-hf FOLDER");
         }
     });
 }

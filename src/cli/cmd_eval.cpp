@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "greenmoe/core/error.h"
+#include "greenmoe/core/option_checks.h"
 #include "greenmoe/energy/energy_monitor.h"
 #include "greenmoe/energy/energy_options.h"
 #include "greenmoe/eval/hellaswag.h"
@@ -130,8 +131,9 @@ void register_eval(CLI::App& app) {
     cmd->add_option("--task", args->task, "hellaswag or val-loss")
         ->check(CLI::IsMember({"hellaswag", "val-loss"}))
         ->capture_default_str();
-    cmd->add_option("--limit", args->limit, "score only the first N HellaSwag items (0 = all)")
-        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--limit", args->limit,
+                    "score only the first N HellaSwag items (default: all of them)")
+        ->check(positive_count());
     cmd->add_option("--data", args->data,
                     "HellaSwag file (raw hellaswag_val.jsonl, or llama.cpp's 6-line "
                     "hellaswag_val_full.txt[.bz2]) or a folder holding one; default: the data "
@@ -142,14 +144,15 @@ void register_eval(CLI::App& app) {
         "downloads and prepared shards (default: $GREENMOE_CACHE or ~/.cache/greenmoe)");
     cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
     cmd->add_option("--batch-items", args->batch_items, "HellaSwag items scored together")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_count())
         ->capture_default_str();
     cmd->add_option("--val-data", args->val_data,
                     "validation shard pattern (default: the run's own validation data)");
     cmd->add_option("--val-tokens", args->val_tokens,
-                    "validation tokens to score (default: the run's eval.val_tokens)");
+                    "validation tokens to score (default: the run's eval.val_tokens)")
+        ->check(positive_count());
     cmd->add_option("--batch-size", args->batch_size, "sequences per forward for val-loss")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_count())
         ->capture_default_str();
     cmd->add_option("--json", args->json_out, "also write the result as JSON to this file");
     cmd->add_flag("-q,--quiet", args->quiet, "no progress bar");

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "greenmoe/core/option_checks.h"
 #include "greenmoe/energy/energy_monitor.h"
 #include "greenmoe/energy/energy_options.h"
 #include "greenmoe/eval/sampler.h"
@@ -31,9 +32,14 @@ void register_generate(CLI::App& app) {
         ->required();
     cmd->add_option("-p,--prompt", args->prompt, "text to continue (default: <|endoftext|>)");
     cmd->add_option("-n,--max-tokens", args->sample.max_new_tokens, "tokens to generate")
+        ->check(positive_count())
         ->capture_default_str();
-    cmd->add_option("--temperature", args->sample.temperature, "0 = greedy")->capture_default_str();
-    cmd->add_option("--top-k", args->sample.top_k, "sample among the k most likely (0 = all)")
+    cmd->add_option("--temperature", args->sample.temperature, "0 = greedy")
+        ->check(at_least(0))
+        ->capture_default_str();
+    cmd->add_option("--top-k", args->sample.top_k,
+                    "sample among the k most likely tokens (k ≥ the vocabulary: all of them)")
+        ->check(positive_count())
         ->capture_default_str();
     cmd->add_option("--seed", args->sample.seed, "random seed")->capture_default_str();
     cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "greenmoe/core/error.h"
+#include "greenmoe/core/option_checks.h"
 #include "greenmoe/report/html_report.h"
 #include "greenmoe/report/run_data.h"
 
@@ -33,11 +34,10 @@ void register_report(CLI::App& app) {
     cmd->add_option("--title", args->title, "page title");
     cmd->add_option("--snapshots", args->snapshots,
                     "expert-load maps over time per MoE run (0 = only the last step)")
+        ->check(in_range(0, 24))
         ->capture_default_str();
     cmd->add_flag("-q,--quiet", args->quiet, "print nothing on success");
     cmd->callback([args]() {
-        check(args->snapshots >= 0 && args->snapshots <= 24,
-              "--snapshots must be in [0, 24], got {}", args->snapshots);
         std::vector<report::RunData> runs;
         for (const auto& folder : args->runs) {
             runs.push_back(report::read_run(folder));

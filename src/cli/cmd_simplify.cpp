@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "greenmoe/core/error.h"
+#include "greenmoe/core/option_checks.h"
 #include "greenmoe/io/safetensors_model.h"
 #include "greenmoe/moeits/model_adapter.h"
 #include "greenmoe/moeits/simplify.h"
@@ -44,7 +45,8 @@ void register_simplify(CLI::App& app) {
         cmd->add_option("--factor", args->factor,
                         "pruning rule factor: a layer's threshold is mean(M) + F·IQR(M); "
                         "larger F prunes less (the paper used 0.5 to 7.5)");
-    auto* keep = cmd->add_option("--keep", args->keep, "keep N experts per layer");
+    auto* keep =
+        cmd->add_option("--keep", args->keep, "keep N experts per layer")->check(positive_count());
     auto* reduce = cmd->add_option(
         "--reduce", args->reduce,
         "remove at least P % of expert parameters (searches the largest such factor)");
@@ -62,7 +64,7 @@ void register_simplify(CLI::App& app) {
                     "the experts these tokens are routed to most often");
     cmd->add_option("--calibration-tokens", args->calibration_tokens,
                     "tokens of calibration data to route")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_count())
         ->capture_default_str();
     cmd->add_option("--weights", args->weights,
                     "weights of the matrix kinds in the similarity, comma-separated in the "
@@ -89,8 +91,8 @@ void register_simplify(CLI::App& app) {
         if (factor->count() > 0) o.factor = args->factor;
         if (keep->count() > 0) o.keep = args->keep;
         if (reduce->count() > 0) o.reduce_percent = args->reduce;
-        check(o.factor || o.keep || o.reduce_percent,
-              "simplify: give one target: --factor F, --keep N or --reduce P");
+        usage_check(o.factor || o.keep || o.reduce_percent,
+                    "simplify: give one target: --factor F, --keep N or --reduce P");
         o.criterion = moeits::parse_criterion(args->criterion);
         o.seed = args->seed;
         o.calibration_data = args->calibration_data;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "greenmoe/core/option_checks.h"
 #include "greenmoe/dist/communicator.h"
 #include "greenmoe/energy/energy_options.h"
 #include "greenmoe/train/trainer.h"
@@ -48,7 +49,8 @@ void register_train(CLI::App& app) {
                   "start from step 0 even if the run folder has a checkpoint");
     cmd->add_option("--stop-at", args->stop_at,
                     "save a checkpoint and stop once this many steps are done (the run can be "
-                    "resumed later)");
+                    "resumed later)")
+        ->check(positive_count());
     cmd->add_flag("-q,--quiet", args->quiet, "no progress lines on the console");
     cmd->add_flag("--shard-optimizer", args->shard_optimizer,
                   "under mpirun: each rank keeps the AdamW moments of its own share of the "
@@ -59,6 +61,7 @@ void register_train(CLI::App& app) {
     cmd->add_option("--dist-timeout", args->dist_timeout,
                     "under mpirun: seconds a rank waits for the others before ending the job "
                     "(a rank died or hangs); 0 waits forever")
+        ->check(at_least(0))
         ->capture_default_str();
     add_energy_options(cmd, args->energy);
     cmd->callback([args]() {

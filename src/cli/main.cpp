@@ -2,12 +2,50 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
 #include "greenmoe/core/error.h"
 #include "greenmoe/dist/communicator.h"
+
+namespace {
+
+// Exit statuses: 1 for bad input data or a failed operation, 2 for a command line that
+// cannot work (as in POSIX utilities and Python's argparse).
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+// One line on stderr, "greenmoe: error: …", however many lines the message has.
+void print_error(const std::string& message) {
+    std::string line = message;
+    for (char& c : line) {
+        if (c == '\n' || c == '\r') c = ' ';
+    }
+    std::fprintf(stderr, "greenmoe: error: %s\n", line.c_str());
+}
+
+// A CLI11 parse error in greenmoe's words, with where to read the command's options.
+std::string describe_parse_error(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+    std::vector<CLI::App*> parsed = app.get_subcommands();
+    if (parsed.empty()) {
+        // The first word that is not an option names the command: an unknown one?
+        for (int i = 1; i < argc; ++i) {
+            const std::string word = argv[i];
+            if (word.empty() || word[0] == '-') continue;
+            std::string known;
+            for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+                known += (known.empty() ? "" : ", ") + sub->get_name();
+            return "unknown command '" + word + "' (the commands are " + known +
+                   "; see `greenmoe --help`)";
+        }
+        return std::string(e.what()) + " (see `greenmoe --help`)";
+    }
+    return std::string(e.what()) + " (see `greenmoe " + parsed.back()->get_name() + " --help`)";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{
@@ -40,14 +78,20 @@ int main(int argc, char** argv) {
             }
         }
         app.parse(argc, argv);
+    } catch (const CLI::RuntimeError& e) {
+        // A command's own exit status (`energy` passes its command's on): nothing to print.
+        return e.get_exit_code();
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
-    } catch (const greenmoe::Error& e) {
-        std::fprintf(stderr, "greenmoe: error: %s\n", e.what());
-        return 1;
+        // --help and --version arrive as "errors" with a success status: CLI11 prints them.
+        if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+        print_error(describe_parse_error(app, e, argc, argv));
+        return kExitUsage;
+    } catch (const greenmoe::UsageError& e) {
+        print_error(e.what());
+        return kExitUsage;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "greenmoe: error: %s\n", e.what());
-        return 1;
+        print_error(e.what());
+        return kExitFailure;
     }
     return 0;
 }

@@ -29,7 +29,7 @@ const CarbonIntensity& find_location_or_fail(const GreenAlgorithmsTables& tables
     for (const auto& row : tables.locations()) {
         if (row.region == "Any" || row.location == "WORLD") codes += " " + row.location;
     }
-    fail(
+    usage_fail(
         "--location '{}' is not in the Green Algorithms carbon-intensity table "
         "(CI_aggregated.csv); give a location code such as FR, US-CA or CA-QC, or one of the "
         "countries:{}",
@@ -48,8 +48,8 @@ CarbonSettings resolve_carbon(const EnergyOptions& o, const GreenAlgorithmsTable
     CarbonSettings c;
     c.cloud_provider = o.cloud_provider;
     c.cloud_region = o.cloud_region;
-    check(o.cloud_region.empty() || !o.cloud_provider.empty(),
-          "--cloud-region '{}' needs --cloud-provider (gcp, aws, azure…)", o.cloud_region);
+    usage_check(o.cloud_region.empty() || !o.cloud_provider.empty(),
+                "--cloud-region '{}' needs --cloud-provider (gcp, aws, azure…)", o.cloud_region);
     const double* provider_pue = nullptr;
     const Datacenter* datacenter = nullptr;
     if (!o.cloud_provider.empty()) {
@@ -57,15 +57,16 @@ CarbonSettings resolve_carbon(const EnergyOptions& o, const GreenAlgorithmsTable
         if (!provider_pue) {
             std::string known;
             for (const auto& p : tables.providers()) known += " " + p;
-            fail("--cloud-provider '{}' is not in Green Algorithms' defaults_PUE.csv; known:{}",
-                 o.cloud_provider, known);
+            usage_fail(
+                "--cloud-provider '{}' is not in Green Algorithms' defaults_PUE.csv; known:{}",
+                o.cloud_provider, known);
         }
         if (!o.cloud_region.empty()) {
             datacenter = tables.find_datacenter(o.cloud_provider, o.cloud_region);
-            check(datacenter != nullptr,
-                  "--cloud-region '{}' of provider '{}' is not in Green Algorithms' "
-                  "cloudProviders_datacenters.csv",
-                  o.cloud_region, o.cloud_provider);
+            usage_check(datacenter != nullptr,
+                        "--cloud-region '{}' of provider '{}' is not in Green Algorithms' "
+                        "cloudProviders_datacenters.csv",
+                        o.cloud_region, o.cloud_provider);
         }
     }
 
@@ -78,10 +79,10 @@ CarbonSettings resolve_carbon(const EnergyOptions& o, const GreenAlgorithmsTable
     }
 
     if (o.pue != 0.0) {
-        check(o.pue >= 1.0,
-              "--pue must be ≥ 1.0 (a data centre cannot use less than its IT "
-              "equipment), got {}",
-              o.pue);
+        usage_check(o.pue >= 1.0,
+                    "--pue must be ≥ 1.0 (a data centre cannot use less than its IT "
+                    "equipment), got {}",
+                    o.pue);
         c.pue_measured = c.pue_estimated = o.pue;
         c.pue_origin = "--pue";
     } else if (datacenter && datacenter->pue > 0.0) {

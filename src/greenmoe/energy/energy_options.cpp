@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "greenmoe/core/option_checks.h"
+
 namespace greenmoe {
 
 void add_energy_options(CLI::App* app, EnergyOptions& o) {
@@ -25,7 +27,7 @@ void add_energy_options(CLI::App* app, EnergyOptions& o) {
         "power usage effectiveness of the data centre (≥ 1), applied to all energy; default: "
         "the cloud region's/provider's, else 1.0 for measured and 1.56 (Green Algorithms' "
         "'Unknown') for estimated energy")
-        ->check(CLI::Range(1.0, 10.0));
+        ->check(in_range(1.0, 10.0));
     add("--cloud-provider", o.cloud_provider, "NAME",
         "cloud provider for the PUE (gcp, aws, azure, OVHcloud, Oracle, Unknown)");
     add("--cloud-region", o.cloud_region, "NAME",
@@ -39,14 +41,14 @@ void add_energy_options(CLI::App* app, EnergyOptions& o) {
         "CPU model to look up in Green Algorithms' TDP table (default: /proc/cpuinfo's)");
     add("--cpu-tdp", o.cpu_tdp_per_core, "W",
         "estimate: CPU power per core in W (default: TDP_per_core of the CPU model)")
-        ->check(CLI::PositiveNumber);
+        ->check(above(0));
     add("--cores", o.cores, "N", "estimate: cores used (default: the CPUs this process may use)")
-        ->check(CLI::PositiveNumber);
+        ->check(positive_count());
     add("--cpu-usage", o.cpu_usage, "U",
         "estimate: fixed core usage factor in (0, 1] (default: CPU time / (time × cores))")
-        ->check(CLI::Range(0.0, 1.0));
+        ->check(in_range(0.0, 1.0, /*lo_open=*/true));
     add("--memory-gb", o.memory_gb, "GB", "estimate: memory in GB (default: peak resident memory)")
-        ->check(CLI::PositiveNumber);
+        ->check(above(0));
 }
 
 }  // namespace greenmoe

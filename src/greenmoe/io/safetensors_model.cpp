@@ -123,11 +123,12 @@ uint64_t parse_byte_size(const std::string& text, const std::string& option) {
                                                          {"tib", 1099511627776.0}};
     const auto it = kUnits.find(unit);
     if (!ok || it == kUnits.end()) {
-        fail("{}: '{}' is not a size (expected e.g. 5GB, 500MB, 1.5GiB or a byte count)", option,
-             text);
+        usage_fail("{}: '{}' is not a size (expected e.g. 5GB, 500MB, 1.5GiB or a byte count)",
+                   option, text);
     }
     const double bytes = value * it->second;
-    check(bytes >= 1.0 && bytes < 1.8e19, "{}: size '{}' must be at least 1 byte", option, text);
+    usage_check(bytes >= 1.0 && bytes < 1.8e19, "{}: size '{}' must be from 1 byte to 16 EiB",
+                option, text);
     return static_cast<uint64_t>(std::llround(bytes));
 }
 

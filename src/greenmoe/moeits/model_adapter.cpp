@@ -515,8 +515,9 @@ std::vector<double> parse_kind_weights(const std::string& text) {
         } catch (const std::exception&) {
             used = 0;
         }
-        check(!part.empty() && used == part.size(),
-              "--weights: '{}' is not a comma-separated list of numbers (e.g. 0.2,0.4,0.4)", text);
+        usage_check(!part.empty() && used == part.size(),
+                    "--weights: '{}' is not a comma-separated list of numbers (e.g. 0.2,0.4,0.4)",
+                    text);
         w.push_back(v);
         if (comma == std::string::npos) break;
         start = comma + 1;

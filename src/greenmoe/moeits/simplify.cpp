@@ -251,8 +251,9 @@ Criterion parse_criterion(const std::string& name) {
     if (name == "random") return Criterion::Random;
     if (name == "router-norm") return Criterion::RouterNorm;
     if (name == "frequency") return Criterion::Frequency;
-    fail("--criterion: unknown criterion '{}' (expected nmi, random, router-norm or frequency)",
-         name);
+    usage_fail(
+        "--criterion: unknown criterion '{}' (expected nmi, random, router-norm or frequency)",
+        name);
 }
 
 const char* criterion_name(Criterion c) {
