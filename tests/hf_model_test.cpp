@@ -68,7 +68,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, HfFixture,
 
 // Made by tools/fixtures/make_hf_fixtures.py with transformers: the routing and attention
 // variants the shared fixtures lack (Qwen2-MoE's gated shared expert, DeepSeek-V3's noaux_tc
-// with YaRN, DeepSeek-V2's group_limited_greedy with q_lora_rank, OLMoE, GraniteMoE).
+// with YaRN, DeepSeek-V2's group_limited_greedy with q_lora_rank, OLMoE, GraniteMoE), and
+// BF16, F16 and sharded weight files.
 class HfGeneratedFixture : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HfGeneratedFixture, LogitsMatchHuggingFace) {
@@ -83,7 +84,8 @@ TEST_P(HfGeneratedFixture, LogitsMatchHuggingFace) {
 
 INSTANTIATE_TEST_SUITE_P(Generated, HfGeneratedFixture,
                          ::testing::Values("qwen2_moe", "deepseek_v3", "deepseek_v2_group", "olmoe",
-                                           "granitemoe"),
+                                           "granitemoe", "qwen2_moe_bf16", "deepseek_v3_f16",
+                                           "granitemoe_sharded"),
                          [](const auto& info) { return info.param; });
 
 // A Hugging Face folder: config.json beside the sharded weights and their index.
