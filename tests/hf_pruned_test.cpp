@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,23 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, HfPruned,
                              std::replace(name.begin(), name.end(), '/', '_');
                              return name;
                          });
+
+// DeepSeek-V3's sigmoid scores with e_score_correction_bias (sliced by simplify), with one
+// expert group so that a pruned model can run it.
+TEST(HfPruned, DeepseekV3NoauxTcOneGroup) {
+    TempDir tmp;
+    const fs::path src =
+        fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "hf-models" / "deepseek_v3";
+    const fs::path dir = tmp / "v3";
+    fs::create_directories(dir);
+    fs::copy_file(src / "model.safetensors", dir / "model.safetensors");
+    auto config = nlohmann::json::parse(greenmoe::testing::read_text_file(src / "config.json"));
+    config["n_group"] = 1;
+    config["topk_group"] = 1;
+    greenmoe::testing::write_text_file(dir / "config.json", config.dump(1));
+    expect_pruned_equals_masked(dir, 5, moeits::Criterion::RouterNorm, tmp);
+    expect_pruned_equals_masked(dir, 3, moeits::Criterion::Random, tmp);
+}
 
 // Group-limited routing chooses among the original expert groups, which a pruned model no
 // longer has: refused rather than run with groups of the wrong experts.

@@ -100,8 +100,9 @@ void read_expert_counts(const ConfigReader& c, ModelConfig& m) {
               m.source.string(), l, n, m.moe.top_k);
         m.layers[l].n_experts = n;
     }
-    // Groups are runs of the original experts; a pruned layer keeps no trace of them.
-    check(m.moe.method == TopkMethod::Greedy,
+    // Groups are runs of the original experts; a pruned layer keeps no trace of them (one
+    // group limits nothing).
+    check(m.moe.method == TopkMethod::Greedy || m.moe.n_group == 1,
           "{}: a pruned model (num_experts_by_block) with topk_method '{}' is not supported: its "
           "expert groups (n_group = {}) refer to the original experts",
           m.source.string(), c.string("topk_method", "noaux_tc"), m.moe.n_group);
