@@ -160,11 +160,14 @@ TEST(HfTokenizeCommand, JsonOutputMatchesTheTokenizersLibrary) {
 }
 
 TEST(HfTokenizeCommand, AnUnsupportedTokenizerIsOneErrorNamingFileAndType) {
-    const fs::path file = shared_tokenizer("unigram");
-    const auto r = run_command(bin() + " tokenize --tokenizer " + file.string() + " 'the cat'");
+    TempDir dir;
+    write_text_file(dir / "tokenizer.json",
+                    R"({"model": {"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}})");
+    const auto r =
+        run_command(bin() + " tokenize --tokenizer " + dir.path().string() + " 'the cat'");
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE(r.output.find("greenmoe: error: " + file.string() +
-                            ": /model: unsupported model type \"Unigram\""),
+    EXPECT_NE(r.output.find("greenmoe: error: " + (dir / "tokenizer.json").string() +
+                            ": /model: unsupported model type \"WordLevel\""),
               std::string::npos)
         << r.output;
 }

@@ -20,27 +20,14 @@ uint64_t pair_key(int left, int right) {
 
 BpeModel BpeModel::parse(const JsonNode& node) {
     node.expect_object();
-    const std::string type = node.string_or("type", "BPE");
-    if (type != "BPE") {
-        unsupported(node, "model", type, "BPE (the model of every MoE family greenmoe runs)");
-    }
     check(!node.has("dropout"), "{}/dropout: BPE dropout must be null for deterministic encoding",
           node.where());
     BpeModel model;
     const JsonNode vocab = node["vocab"];
     vocab.expect_object();
-    model.vocab_.reserve(vocab.size());
     for (const auto& [token, id_json] : vocab.value().items()) {
         const JsonNode id_node = vocab.child(id_json, "/" + token);
-        const long long id = id_node.integer();
-        check(id >= 0 && id < (1LL << 31) - 1, "{}: token id {} out of range", id_node.where(), id);
-        model.vocab_.emplace(token, static_cast<int>(id));
-        if (static_cast<size_t>(id) >= model.id_to_token_.size()) {
-            model.id_to_token_.resize(static_cast<size_t>(id) + 1);
-            model.has_token_.resize(static_cast<size_t>(id) + 1, false);
-        }
-        model.id_to_token_[static_cast<size_t>(id)] = token;
-        model.has_token_[static_cast<size_t>(id)] = true;
+        model.vocab_.add(token, id_node.integer(), id_node.where());
     }
     model.continuing_subword_prefix_ = node.string_or("continuing_subword_prefix", "");
     model.end_of_word_suffix_ = node.string_or("end_of_word_suffix", "");
@@ -49,15 +36,13 @@ BpeModel BpeModel::parse(const JsonNode& node) {
     model.ignore_merges_ = node.boolean_or("ignore_merges", false);
     if (node.has("unk_token")) {
         const std::string unk = node["unk_token"].string();
-        const auto it = model.vocab_.find(unk);
-        check(it != model.vocab_.end(), "{}/unk_token: {:?} is not in the vocabulary", node.where(),
-              unk);
-        model.unk_id_ = it->second;
+        model.unk_id_ = model.vocab_.find(unk);
+        check(model.unk_id_.has_value(), "{}/unk_token: {:?} is not in the vocabulary",
+              node.where(), unk);
     }
     model.all_bytes_ = true;
     for (int b = 0; b < 256; ++b) {
-        const auto it = model.vocab_.find(fmt::format("<0x{:02X}>", b));
-        model.byte_ids_[b] = it == model.vocab_.end() ? -1 : it->second;
+        model.byte_ids_[b] = model.vocab_.find(fmt::format("<0x{:02X}>", b)).value_or(-1);
         model.all_bytes_ = model.all_bytes_ && model.byte_ids_[b] >= 0;
     }
 
@@ -84,10 +69,10 @@ BpeModel BpeModel::parse(const JsonNode& node) {
             right = merge[size_t{1}].string();
         }
         const auto id_of = [&](const std::string& token) {
-            const auto it = model.vocab_.find(token);
-            check(it != model.vocab_.end(), "{}: merge names {:?}, which is not in the vocabulary",
+            const auto id = model.vocab_.find(token);
+            check(id.has_value(), "{}: merge names {:?}, which is not in the vocabulary",
                   merge.where(), token);
-            return it->second;
+            return *id;
         };
         const int left_id = id_of(left), right_id = id_of(right);
         // The prefix is cut from the right part by length, as `tokenizers` does.
@@ -100,19 +85,6 @@ BpeModel BpeModel::parse(const JsonNode& node) {
     return model;
 }
 
-std::optional<int> BpeModel::token_to_id(std::string_view token) const {
-    const auto it = vocab_.find(token);
-    if (it == vocab_.end()) return std::nullopt;
-    return it->second;
-}
-
-const std::string* BpeModel::id_to_token(int id) const {
-    if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size() || !has_token_[id]) {
-        return nullptr;
-    }
-    return &id_to_token_[static_cast<size_t>(id)];
-}
-
 const BpeModel::Merge* BpeModel::find_merge(int left, int right) const {
     const auto it = merges_.find(pair_key(left, right));
     return it == merges_.end() ? nullptr : &it->second;
@@ -121,8 +93,8 @@ const BpeModel::Merge* BpeModel::find_merge(int left, int right) const {
 void BpeModel::tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const {
     if (word.empty()) return;
     if (ignore_merges_) {
-        if (const auto it = vocab_.find(word); it != vocab_.end()) {
-            out.push_back(it->second);
+        if (const auto id = vocab_.find(word)) {
+            out.push_back(*id);
             return;
         }
     }
@@ -168,10 +140,10 @@ void BpeModel::tokenize_uncached(const std::string& word, std::vector<int>& out)
             piece = affixed;
         }
         i += length;
-        if (const auto it = vocab_.find(piece); it != vocab_.end()) {
+        if (const auto id = vocab_.find(piece)) {
             if (pending_unk >= 0) add(pending_unk);
             pending_unk = -1;
-            add(it->second);
+            add(*id);
             continue;
         }
         if (byte_fallback_) {

@@ -10,40 +10,24 @@
 #include <vector>
 
 #include "greenmoe/text/hf_json.h"
+#include "greenmoe/text/hf_model.h"
 
 namespace greenmoe::hf {
 
-// Remembers the ids of words already tokenized (natural text repeats its words). Not
-// thread-safe: one per thread. Bounded, so that ever new words cannot grow it without limit.
-class BpeCache {
+class BpeModel final : public Model {
   public:
-    static constexpr size_t kMaxEntries = 1 << 18;
-    const std::vector<int>* find(const std::string& word) const {
-        const auto it = map_.find(word);
-        return it == map_.end() ? nullptr : &it->second;
-    }
-    void insert(const std::string& word, const std::vector<int>& ids) {
-        if (map_.size() >= kMaxEntries) map_.clear();
-        map_.emplace(word, ids);
-    }
-
-  private:
-    std::unordered_map<std::string, std::vector<int>> map_;
-};
-
-class BpeModel {
-  public:
-    // `node` is the "model" object. Throws Error naming the JSON path for another model
-    // type (Unigram, WordPiece, WordLevel), dropout, a malformed merge or a merge whose
-    // parts or result are not in the vocabulary.
+    // `node` is a "model" object of type BPE. Throws Error naming the JSON path for
+    // dropout, a malformed merge or a merge whose parts or result are not in the vocabulary.
     static BpeModel parse(const JsonNode& node);
 
     // Appends the ids of one pre-tokenized word.
-    void tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const;
+    void tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const override;
 
-    std::optional<int> token_to_id(std::string_view token) const;
-    const std::string* id_to_token(int id) const;  // null when no token has this id
-    int max_id() const { return static_cast<int>(id_to_token_.size()) - 1; }
+    std::optional<int> token_to_id(std::string_view token) const override {
+        return vocab_.find(token);
+    }
+    const std::string* id_to_token(int id) const override { return vocab_.token(id); }
+    int max_id() const override { return vocab_.max_id(); }
 
   private:
     struct Merge {
@@ -52,14 +36,7 @@ class BpeModel {
     void tokenize_uncached(const std::string& word, std::vector<int>& out) const;
     const Merge* find_merge(int left, int right) const;
 
-    // Looked up by string_view without building a string for each character.
-    struct StringHash {
-        using is_transparent = void;
-        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
-    std::unordered_map<std::string, int, StringHash, std::equal_to<>> vocab_;
-    std::vector<std::string> id_to_token_;
-    std::vector<bool> has_token_;
+    Vocabulary vocab_;
     std::unordered_map<uint64_t, Merge> merges_;  // key: left << 32 | right
     std::optional<int> unk_id_;
     std::string continuing_subword_prefix_, end_of_word_suffix_;

@@ -50,13 +50,17 @@ void Decoder::add(const JsonNode& node) {
         step.kind = Kind::kReplace;
         step.pattern = Pattern::parse(node["pattern"]);
         step.text = node["content"].string();
+    } else if (type == "WordPiece") {
+        step.kind = Kind::kWordPiece;
+        step.text = node.string_or("prefix", "##");
+        step.cleanup = node.boolean_or("cleanup", true);
     } else if (type == "BPEDecoder") {
         step.kind = Kind::kBpeSuffix;
         step.text = node.string_or("suffix", "</w>");
     } else {
         unsupported(node, "decoder", type,
-                    "Sequence, ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace and "
-                    "BPEDecoder");
+                    "Sequence, ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace, "
+                    "BPEDecoder and WordPiece");
     }
     steps_.push_back(std::move(step));
 }
@@ -101,6 +105,19 @@ int byte_token_value(const std::string& token) {
         value = value * 16 + digit;
     }
     return value;
+}
+
+// BERT's detokenization of spaces before punctuation and contractions, on each token.
+std::string wordpiece_cleanup(std::string text) {
+    static const std::pair<const char*, const char*> kRules[] = {
+        {" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+        {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
+        {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+    for (const auto& [from, to] : kRules) {
+        const Pattern pattern{from, nullptr};
+        text = replace_all(pattern, text, to);
+    }
+    return text;
 }
 
 }  // namespace
@@ -199,6 +216,19 @@ std::vector<std::string> Decoder::apply(const Step& step, std::vector<std::strin
         }
         case Kind::kReplace:
             for (std::string& token : tokens) token = replace_all(step.pattern, token, step.text);
+            return tokens;
+        case Kind::kWordPiece:
+            for (size_t i = 0; i < tokens.size(); ++i) {
+                std::string& token = tokens[i];
+                if (i != 0) {
+                    if (token.starts_with(step.text)) {
+                        token.erase(0, step.text.size());
+                    } else {
+                        token.insert(0, " ");
+                    }
+                }
+                if (step.cleanup) token = wordpiece_cleanup(std::move(token));
+            }
             return tokens;
         case Kind::kBpeSuffix:
             for (size_t i = 0; i < tokens.size(); ++i) {

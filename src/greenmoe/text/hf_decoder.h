@@ -1,5 +1,5 @@
 // The `decoder` stage of a tokenizer.json: tokens back to text. Sequence, ByteLevel, Metaspace,
-// ByteFallback, Fuse, Strip, Replace, BPEDecoder.
+// ByteFallback, Fuse, Strip, Replace, BPEDecoder, WordPiece.
 #pragma once
 
 #include <string>
@@ -18,13 +18,23 @@ class Decoder {
     std::string decode(std::vector<std::string> tokens) const;
 
   private:
-    enum class Kind { kByteLevel, kMetaspace, kByteFallback, kFuse, kStrip, kReplace, kBpeSuffix };
+    enum class Kind {
+        kByteLevel,
+        kMetaspace,
+        kByteFallback,
+        kFuse,
+        kStrip,
+        kReplace,
+        kBpeSuffix,
+        kWordPiece
+    };
     struct Step {
         Kind kind;
         std::string text;  // Metaspace: replacement; Strip: content; Replace: content; suffix
         Pattern pattern;   // Replace
         PrependScheme scheme = PrependScheme::kAlways;
         size_t start = 0, stop = 0;  // Strip
+        bool cleanup = true;         // WordPiece
     };
     void add(const JsonNode& node);
     static std::vector<std::string> apply(const Step& step, std::vector<std::string> tokens);

@@ -38,10 +38,18 @@ void Normalizer::add(const JsonNode& node) {
         steps_.push_back(std::move(step));
     } else if (type == "StripAccents") {
         steps_.push_back({Kind::kStripAccents, {}, {}});
+    } else if (type == "BertNormalizer") {
+        Step step{Kind::kBert, {}, {}};
+        step.clean_text = node.boolean_or("clean_text", true);
+        step.chinese_chars = node.boolean_or("handle_chinese_chars", true);
+        step.lowercase = node.boolean_or("lowercase", true);
+        // strip_accents null means: strip them when lowercasing.
+        step.strip_accents = node.boolean_or("strip_accents", step.lowercase);
+        steps_.push_back(std::move(step));
     } else {
         unsupported(node, "normalizer", type,
-                    "Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Lowercase, Strip and "
-                    "StripAccents");
+                    "Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Lowercase, Strip, "
+                    "StripAccents and BertNormalizer");
     }
 }
 
@@ -88,6 +96,46 @@ std::string strip_accents(std::string_view text) {
     return out;
 }
 
+// The CJK ideograph blocks BERT surrounds with spaces.
+bool is_chinese_char(uint32_t cp) {
+    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+           (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
+           (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B920 && cp <= 0x2CEAF) ||
+           (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
+}
+
+// BERT's control characters: Unicode "other" categories except tab, newline, return.
+bool is_bert_control(uint32_t cp) {
+    if (cp == '\t' || cp == '\n' || cp == '\r') return false;
+    const auto c = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
+    return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CN ||
+           c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CS;
+}
+
+std::string bert_normalize(std::string_view input, const auto& step) {
+    std::string text;
+    text.reserve(input.size());
+    for_each_char(input, [&](uint32_t cp, size_t offset, size_t length) {
+        if (step.clean_text) {
+            if (cp == 0 || cp == 0xFFFD || is_bert_control(cp)) return;
+            if (is_whitespace(cp)) {
+                text.push_back(' ');
+                return;
+            }
+        }
+        if (step.chinese_chars && is_chinese_char(cp)) {
+            text.push_back(' ');
+            text.append(input.substr(offset, length));
+            text.push_back(' ');
+            return;
+        }
+        text.append(input.substr(offset, length));
+    });
+    if (step.strip_accents) text = strip_accents(normalize_unicode(text, NormalForm::kNfd));
+    if (step.lowercase) text = lowercase(text);
+    return text;
+}
+
 }  // namespace
 
 std::string Normalizer::apply(std::string_view input) const {
@@ -111,6 +159,9 @@ std::string Normalizer::apply(std::string_view input) const {
                 break;
             case Kind::kStripAccents:
                 text = strip_accents(text);
+                break;
+            case Kind::kBert:
+                text = bert_normalize(text, step);
                 break;
         }
     }

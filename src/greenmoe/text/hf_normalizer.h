@@ -1,5 +1,5 @@
 // The `normalizer` stage of a tokenizer.json: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD,
-// Lowercase, Strip, StripAccents.
+// Lowercase, Strip, StripAccents, BertNormalizer.
 #pragma once
 
 #include <string>
@@ -22,13 +22,15 @@ class Normalizer {
     bool empty() const { return steps_.empty(); }
 
   private:
-    enum class Kind { kPrepend, kReplace, kUnicode, kLowercase, kStrip, kStripAccents };
+    enum class Kind { kPrepend, kReplace, kUnicode, kLowercase, kStrip, kStripAccents, kBert };
     struct Step {
         Kind kind;
         std::string text;  // Prepend: the prefix; Replace: the content
         Pattern pattern;   // Replace
         NormalForm form = NormalForm::kNfc;
         bool left = false, right = false;  // Strip
+        // BertNormalizer
+        bool clean_text = true, chinese_chars = true, strip_accents = false, lowercase = true;
     };
     void add(const JsonNode& node);
 

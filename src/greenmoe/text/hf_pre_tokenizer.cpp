@@ -99,13 +99,15 @@ void PreTokenizer::add(const JsonNode& node) {
         step.kind = Kind::kPunctuation;
         step.behavior = parse_split_behavior(node.string_or("behavior", "Isolated"),
                                              node.where() + "/behavior");
+    } else if (type == "BertPreTokenizer") {
+        step.kind = Kind::kBert;
     } else if (type == "CharDelimiterSplit") {
         step.kind = Kind::kCharDelimiter;
         step.replacement = single_char(node, "delimiter", "");
     } else {
         unsupported(node, "pre-tokenizer", type,
                     "Sequence, ByteLevel, Split, Metaspace, Digits, Whitespace, WhitespaceSplit, "
-                    "Punctuation and CharDelimiterSplit");
+                    "Punctuation, BertPreTokenizer and CharDelimiterSplit");
     }
     steps_.push_back(std::move(step));
 }
@@ -206,6 +208,20 @@ void PreTokenizer::apply_step(const Step& step, const Piece& piece, std::vector<
             emit(piece, text,
                  apply_split_behavior(char_segments(text, is_punctuation), step.behavior), out);
             return;
+        case Kind::kBert: {
+            // Whitespace removed, then every punctuation character a piece of its own.
+            std::vector<Piece> words;
+            emit(piece, text,
+                 apply_split_behavior(char_segments(text, is_whitespace), SplitBehavior::kRemoved),
+                 words);
+            for (const Piece& word : words) {
+                emit(word, word.text,
+                     apply_split_behavior(char_segments(word.text, is_punctuation),
+                                          SplitBehavior::kIsolated),
+                     out);
+            }
+            return;
+        }
         case Kind::kCharDelimiter: {
             emit(piece, text,
                  apply_split_behavior(literal_segments(step.replacement, text),

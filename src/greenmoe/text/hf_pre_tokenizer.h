@@ -1,5 +1,5 @@
 // The `pre_tokenizer` stage of a tokenizer.json: Sequence, ByteLevel, Split, Metaspace, Digits,
-// Whitespace, WhitespaceSplit, Punctuation, CharDelimiterSplit.
+// Whitespace, WhitespaceSplit, Punctuation, CharDelimiterSplit, BertPreTokenizer.
 #pragma once
 
 #include <array>
@@ -44,7 +44,8 @@ class PreTokenizer {
         kWhitespace,
         kWhitespaceSplit,
         kPunctuation,
-        kCharDelimiter
+        kCharDelimiter,
+        kBert
     };
     struct Step {
         Kind kind;

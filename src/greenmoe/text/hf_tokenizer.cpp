@@ -74,12 +74,12 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& json, const std::string& fi
           "null)",
           root.where());
     // The model first: a tokenizer of another model type is refused for that reason.
-    t.model_ = BpeModel::parse(root["model"]);
+    t.model_ = Model::parse(root["model"]);
     t.normalizer_ = root.has("normalizer") ? Normalizer::parse(root["normalizer"]) : Normalizer{};
     t.pre_tokenizer_ =
         root.has("pre_tokenizer") ? PreTokenizer::parse(root["pre_tokenizer"]) : PreTokenizer{};
     t.decoder_ = root.has("decoder") ? Decoder::parse(root["decoder"]) : Decoder{};
-    t.vocab_size_ = t.model_.max_id() + 1;
+    t.vocab_size_ = t.model_->max_id() + 1;
 
     // Added tokens, split into those matched on the raw text and those matched on normalized
     // text (by their "normalized" flag), each pattern normalized like the text it meets.
@@ -203,14 +203,14 @@ std::optional<int> Tokenizer::token_to_id(std::string_view token) const {
     for (const AddedToken& a : added_) {
         if (a.content == token) return a.id;
     }
-    return model_.token_to_id(token);
+    return model_->token_to_id(token);
 }
 
 std::string Tokenizer::id_to_token(int id) const {
     if (const auto it = added_index_.find(id); it != added_index_.end()) {
         return added_decode_forms_[it->second];
     }
-    const std::string* token = model_.id_to_token(id);
+    const std::string* token = model_->id_to_token(id);
     check(token != nullptr, "{}: no token has id {} (the vocabulary has {} ids)", source_, id,
           vocab_size_);
     return *token;
@@ -279,7 +279,7 @@ std::vector<int> Tokenizer::encode_impl(std::string_view input, bool add_special
         if (piece.token >= 0) {
             ids.push_back(piece.token);
         } else {
-            model_.tokenize(piece.text, ids, cache ? cache : &local);
+            model_->tokenize(piece.text, ids, cache ? cache : &local);
         }
         if (!tokens) continue;
         if (piece.token >= 0) {

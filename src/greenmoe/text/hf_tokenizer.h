@@ -1,10 +1,11 @@
 // A Hugging Face tokenizer read from tokenizer.json (and tokenizer_config.json beside it):
-// normalizer → pre-tokenizer → BPE model → post-processor, and a decoder back to text, each
-// stage as the `tokenizers` library defines it, so that the ids are the ones the model was
-// trained on.
+// normalizer → pre-tokenizer → model (BPE, WordPiece, Unigram) → post-processor, and a decoder back
+// to text, each stage as the `tokenizers` library defines it, so that the ids are the ones the
+// model was trained on.
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,8 +14,8 @@
 #include <vector>
 
 #include "greenmoe/text/hf_added_tokens.h"
-#include "greenmoe/text/hf_bpe.h"
 #include "greenmoe/text/hf_decoder.h"
+#include "greenmoe/text/hf_model.h"
 #include "greenmoe/text/hf_normalizer.h"
 #include "greenmoe/text/hf_pre_tokenizer.h"
 
@@ -72,7 +73,7 @@ class Tokenizer {
     std::string source_;
     Normalizer normalizer_;
     PreTokenizer pre_tokenizer_;
-    BpeModel model_;
+    std::shared_ptr<const Model> model_;
     Decoder decoder_;
     std::vector<AddedToken> added_;
     // Per added token, the string id_to_token and decode use: `tokenizers` (0.22 on) gives a

@@ -1,0 +1,32 @@
+// The vocabulary shared by the models, and the choice of model by its type.
+#include "greenmoe/text/hf_model.h"
+
+#include "greenmoe/text/hf_bpe.h"
+#include "greenmoe/text/hf_unigram.h"
+#include "greenmoe/text/hf_wordpiece.h"
+
+namespace greenmoe::hf {
+
+void Vocabulary::add(const std::string& token, long long id, const std::string& where) {
+    check(id >= 0 && id < (1LL << 31) - 1, "{}: token id {} out of range", where, id);
+    const auto index = static_cast<size_t>(id);
+    ids_.insert_or_assign(token, static_cast<int>(id));
+    if (index >= tokens_.size()) {
+        tokens_.resize(index + 1);
+        present_.resize(index + 1, false);
+    }
+    tokens_[index] = token;
+    present_[index] = true;
+}
+
+std::unique_ptr<const Model> Model::parse(const JsonNode& node) {
+    node.expect_object();
+    // Files written before `type` was serialized hold a BPE model.
+    const std::string type = node.string_or("type", "BPE");
+    if (type == "BPE") return std::make_unique<BpeModel>(BpeModel::parse(node));
+    if (type == "WordPiece") return std::make_unique<WordPieceModel>(WordPieceModel::parse(node));
+    if (type == "Unigram") return std::make_unique<UnigramModel>(UnigramModel::parse(node));
+    unsupported(node, "model", type, "BPE, WordPiece and Unigram");
+}
+
+}  // namespace greenmoe::hf
