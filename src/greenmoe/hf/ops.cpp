@@ -10,9 +10,40 @@ namespace greenmoe::hf {
 
 namespace {
 
-// Rows of a converted weight tile: about 256 KiB of fp32, so a tile stays in L2.
+// Rows of a converted weight tile: about 1 MiB of fp32, a few tiles per matrix.
 int64_t tile_rows(int64_t cols) {
-    return std::max<int64_t>(1, (int64_t{1} << 16) / cols);
+    return std::max<int64_t>(1, (int64_t{1} << 18) / cols);
+}
+
+// Up to this many input rows, BF16 / F16 weights are read row by row (each converted once,
+// rows spread over threads) instead of through converted tiles and sgemm: decoding reads
+// every weight once and should cost no more than that.
+constexpr int64_t kRowwiseMaxInputs = 8;
+
+void linear_rowwise(const float* x, int64_t n, const Mat& w, float* y) {
+    const int64_t rows = w.rows, cols = w.cols;
+#pragma omp parallel if (rows * cols >= (int64_t{1} << 15))
+    {
+        std::vector<float> row(static_cast<size_t>(cols));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+            w.read_row(r, row.data());
+            for (int64_t i = 0; i < n; ++i) {
+                const float* xi = x + i * cols;
+                // Eight partial sums: independent chains the compiler can vectorize.
+                float acc[8] = {};
+                int64_t c = 0;
+                for (; c + 8 <= cols; c += 8) {
+                    for (int k = 0; k < 8; ++k)
+                        acc[k] += xi[c + k] * row[static_cast<size_t>(c + k)];
+                }
+                float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                            ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                for (; c < cols; ++c) sum += xi[c] * row[static_cast<size_t>(c)];
+                y[i * rows + r] = sum;
+            }
+        }
+    }
 }
 
 }  // namespace
@@ -25,6 +56,8 @@ void linear(const float* x, int64_t n, const Mat& w, const std::vector<float>& b
                     static_cast<int>(rows), static_cast<int>(cols), 1.0f, x, static_cast<int>(cols),
                     reinterpret_cast<const float*>(w.data), static_cast<int>(cols), 0.0f, y,
                     static_cast<int>(rows));
+    } else if (n <= kRowwiseMaxInputs) {
+        linear_rowwise(x, n, w, y);
     } else {
         const int64_t step = std::min(rows, tile_rows(cols));
         std::vector<float> tile(static_cast<size_t>(step * cols));
