@@ -26,7 +26,7 @@ BpeModel BpeModel::parse(const JsonNode& node) {
     const JsonNode vocab = node["vocab"];
     vocab.expect_object();
     for (const auto& [token, id_json] : vocab.value().items()) {
-        const JsonNode id_node = vocab.child(id_json, "/" + token);
+        const JsonNode id_node = vocab.member(id_json, token);
         model.vocab_.add(token, id_node.integer(), id_node.where());
     }
     model.continuing_subword_prefix_ = node.string_or("continuing_subword_prefix", "");

@@ -224,7 +224,9 @@ std::vector<std::string> Decoder::apply(const Step& step, std::vector<std::strin
                     if (token.starts_with(step.text)) {
                         token.erase(0, step.text.size());
                     } else {
-                        token.insert(0, " ");
+                        std::string spaced(1, ' ');
+                        spaced += token;
+                        token.swap(spaced);
                     }
                 }
                 if (step.cleanup) token = wordpiece_cleanup(std::move(token));

@@ -15,7 +15,13 @@ class JsonNode {
         : value_(&value), file_(std::move(file)), path_(std::move(path)) {}
 
     const nlohmann::json& value() const { return *value_; }
-    std::string where() const { return file_ + ": " + (path_.empty() ? "/" : path_); }
+    std::string where() const {
+        // Built by appending: GCC 12 warns (-Wrestrict) on "literal" + std::string temporaries.
+        std::string text = file_;
+        text += ": ";
+        text += path_.empty() ? "/" : path_;
+        return text;
+    }
     bool is_null() const { return value_->is_null(); }
     bool has(const char* key) const {
         return value_->is_object() && value_->contains(key) && !(*value_)[key].is_null();
@@ -27,7 +33,9 @@ class JsonNode {
         return child(value_->at(key), std::string("/") + key);
     }
     JsonNode operator[](size_t index) const {
-        return child(value_->at(index), "/" + std::to_string(index));
+        std::string suffix = "/";
+        suffix += std::to_string(index);
+        return child(value_->at(index), suffix);
     }
     size_t size() const { return value_->size(); }
 
@@ -61,6 +69,12 @@ class JsonNode {
 
     JsonNode child(const nlohmann::json& value, const std::string& suffix) const {
         return JsonNode(value, file_, path_ + suffix);
+    }
+    // The member `key` of this object, reached through items().
+    JsonNode member(const nlohmann::json& value, const std::string& key) const {
+        std::string suffix = "/";
+        suffix += key;
+        return child(value, suffix);
     }
 
   private:

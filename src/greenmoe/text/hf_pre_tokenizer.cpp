@@ -140,7 +140,8 @@ void PreTokenizer::apply_step(const Step& step, const Piece& piece, std::vector<
             std::string prefixed;
             std::string_view source = text;
             if (step.add_prefix_space && !text.starts_with(' ')) {
-                prefixed = " " + piece.text;
+                prefixed = " ";
+                prefixed += piece.text;
                 source = prefixed;
             }
             if (!step.use_regex) {

@@ -10,7 +10,7 @@ WordPieceModel WordPieceModel::parse(const JsonNode& node) {
     const JsonNode vocab = node["vocab"];
     vocab.expect_object();
     for (const auto& [token, id_json] : vocab.value().items()) {
-        const JsonNode id_node = vocab.child(id_json, "/" + token);
+        const JsonNode id_node = vocab.member(id_json, token);
         model.vocab_.add(token, id_node.integer(), id_node.where());
     }
     const std::string unk = node.string_or("unk_token", "[UNK]");
