@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "greenmoe/core/option_checks.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
 #include "greenmoe/text/hf_tokenizer.h"
 #include "greenmoe/text/prepare.h"
@@ -32,10 +33,10 @@ void register_prepare(CLI::App& app) {
     cmd->add_option("--name", args->name, "shard name prefix")->capture_default_str();
     cmd->add_option("--shard-tokens", args->shard_tokens, "tokens per training shard")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(positive_count());
     cmd->add_option("--val-tokens", args->val_tokens, "tokens in the validation shard")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(positive_count());
     cmd->add_option("--tokenizer", args->tokenizer,
                     "a Hugging Face tokenizer (tokenizer.json, or a model folder holding one), or "
                     "a folder with GPT-2's encoder.json and vocab.bpe (default: GPT-2's, from "
@@ -56,8 +57,9 @@ void register_prepare(CLI::App& app) {
             const auto encoder = make_document_encoder(tokenizer, args->delimiter);
             r = prepare_shards(options, *encoder);
         } else {
-            check(args->delimiter.empty(),
-                  "--delimiter is for Hugging Face tokenizers; GPT-2's delimiter is <|endoftext|>");
+            usage_check(args->delimiter.empty(),
+                        "--delimiter is for Hugging Face tokenizers; GPT-2's delimiter is "
+                        "<|endoftext|>");
             const Gpt2Tokenizer tokenizer =
                 Gpt2Tokenizer::load(find_tokenizer_dir(args->tokenizer));
             r = prepare_shards(options, tokenizer);

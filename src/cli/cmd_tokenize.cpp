@@ -83,7 +83,7 @@ void register_tokenize(CLI::App& app) {
                   "keep special tokens in the decoded text (by default they are skipped, as in "
                   "the tokenizers library)");
     cmd->callback([args]() {
-        check(args->text.empty() || args->file.empty(), "give the text or --file, not both");
+        usage_check(args->text.empty() || args->file.empty(), "give the text or --file, not both");
         std::string text = args->text;
         if (!args->file.empty()) {
             std::stringstream buffer;
