@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "greenmoe/hf/kernels.h"
+
 namespace greenmoe::hf {
 
 namespace {
@@ -20,29 +22,15 @@ int64_t tile_rows(int64_t cols) {
 // every weight once and should cost no more than that.
 constexpr int64_t kRowwiseMaxInputs = 8;
 
+// Rows are handed to threads in blocks, a multiple of the kernel's row step.
+constexpr int64_t kRowBlock = 16;
+
 void linear_rowwise(const float* x, int64_t n, const Mat& w, float* y) {
-    const int64_t rows = w.rows, cols = w.cols;
-#pragma omp parallel if (rows * cols >= (int64_t{1} << 15))
-    {
-        std::vector<float> row(static_cast<size_t>(cols));
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) {
-            w.read_row(r, row.data());
-            for (int64_t i = 0; i < n; ++i) {
-                const float* xi = x + i * cols;
-                // Eight partial sums: independent chains the compiler can vectorize.
-                float acc[8] = {};
-                int64_t c = 0;
-                for (; c + 8 <= cols; c += 8) {
-                    for (int k = 0; k < 8; ++k)
-                        acc[k] += xi[c + k] * row[static_cast<size_t>(c + k)];
-                }
-                float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-                            ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-                for (; c < cols; ++c) sum += xi[c] * row[static_cast<size_t>(c)];
-                y[i * rows + r] = sum;
-            }
-        }
+    const int64_t rows = w.rows, blocks = (rows + kRowBlock - 1) / kRowBlock;
+#pragma omp parallel for schedule(static) if (rows * w.cols >= (int64_t{1} << 15))
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t r0 = b * kRowBlock;
+        dot_rows(x, n, w, r0, std::min(rows, r0 + kRowBlock), y, rows);
     }
 }
 
@@ -64,7 +52,8 @@ void linear(const float* x, int64_t n, const Mat& w, const std::vector<float>& b
         for (int64_t r0 = 0; r0 < rows; r0 += step) {
             const int64_t m = std::min(step, rows - r0);
 #pragma omp parallel for schedule(static) if (m * cols >= (int64_t{1} << 14))
-            for (int64_t r = 0; r < m; ++r) w.read_row(r0 + r, tile.data() + r * cols);
+            for (int64_t r = 0; r < m; r += kRowBlock)
+                convert_rows(w, r0 + r, std::min(kRowBlock, m - r), tile.data() + r * cols);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n),
                         static_cast<int>(m), static_cast<int>(cols), 1.0f, x,
                         static_cast<int>(cols), tile.data(), static_cast<int>(cols), 0.0f, y + r0,
