@@ -48,7 +48,11 @@ BpeModel BpeModel::parse(const JsonNode& node) {
 
     const JsonNode merges = node["merges"];
     merges.expect_array();
-    model.merges_.reserve(merges.size() * 2);
+    size_t capacity = 16;
+    while (capacity < merges.size() * 2) capacity *= 2;  // load factor ≤ 1/2
+    model.merge_keys_.assign(capacity, kEmptyKey);
+    model.merge_values_.assign(capacity, Merge{-1, -1});
+    model.merge_mask_ = capacity - 1;
     const size_t prefix_length = model.continuing_subword_prefix_.size();
     for (size_t rank = 0; rank < merges.size(); ++rank) {
         const JsonNode merge = merges[rank];
@@ -80,14 +84,34 @@ BpeModel BpeModel::parse(const JsonNode& node) {
               merge.where(), right, model.continuing_subword_prefix_);
         const int merged = id_of(left + right.substr(prefix_length));
         // A pair listed twice keeps its later rank, as a map filled in order does.
-        model.merges_[pair_key(left_id, right_id)] = {static_cast<int>(rank), merged};
+        model.set_merge(pair_key(left_id, right_id), {static_cast<int>(rank), merged});
     }
     return model;
 }
 
+namespace {
+// Fibonacci hashing: the ids are small and dense, so their bits need spreading.
+uint64_t slot_of(uint64_t key, uint64_t mask) {
+    return (key * 0x9E3779B97F4A7C15ull >> 20) & mask;
+}
+}  // namespace
+
+void BpeModel::set_merge(uint64_t key, Merge merge) {
+    for (uint64_t slot = slot_of(key, merge_mask_);; slot = (slot + 1) & merge_mask_) {
+        if (merge_keys_[slot] == kEmptyKey || merge_keys_[slot] == key) {
+            merge_keys_[slot] = key;
+            merge_values_[slot] = merge;
+            return;
+        }
+    }
+}
+
 const BpeModel::Merge* BpeModel::find_merge(int left, int right) const {
-    const auto it = merges_.find(pair_key(left, right));
-    return it == merges_.end() ? nullptr : &it->second;
+    const uint64_t key = pair_key(left, right);
+    for (uint64_t slot = slot_of(key, merge_mask_);; slot = (slot + 1) & merge_mask_) {
+        if (merge_keys_[slot] == key) return &merge_values_[slot];
+        if (merge_keys_[slot] == kEmptyKey) return nullptr;
+    }
 }
 
 void BpeModel::tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const {
@@ -98,7 +122,8 @@ void BpeModel::tokenize(const std::string& word, std::vector<int>& out, BpeCache
             return;
         }
     }
-    if (cache) {
+    // Long words (a whole paragraph where no pre-tokenizer splits) rarely repeat: not cached.
+    if (cache && word.size() <= BpeCache::kMaxCachedWordBytes) {
         if (const std::vector<int>* ids = cache->find(word)) {
             out.insert(out.end(), ids->begin(), ids->end());
             return;

@@ -37,7 +37,13 @@ class BpeModel final : public Model {
     const Merge* find_merge(int left, int right) const;
 
     Vocabulary vocab_;
-    std::unordered_map<uint64_t, Merge> merges_;  // key: left << 32 | right
+    // Open addressing over flat arrays, keyed by left << 32 | right (kEmptyKey: free): the
+    // lookup is most of BPE's time, and a node-based map's pointer chasing doubled it.
+    static constexpr uint64_t kEmptyKey = ~uint64_t{0};
+    void set_merge(uint64_t key, Merge merge);
+    std::vector<uint64_t> merge_keys_;
+    std::vector<Merge> merge_values_;
+    uint64_t merge_mask_ = 0;
     std::optional<int> unk_id_;
     std::string continuing_subword_prefix_, end_of_word_suffix_;
     bool fuse_unk_ = false, byte_fallback_ = false, ignore_merges_ = false;

@@ -18,6 +18,7 @@ namespace greenmoe::hf {
 class BpeCache {
   public:
     static constexpr size_t kMaxEntries = 1 << 18;
+    static constexpr size_t kMaxCachedWordBytes = 256;
     const std::vector<int>* find(const std::string& word) const {
         const auto it = map_.find(word);
         return it == map_.end() ? nullptr : &it->second;

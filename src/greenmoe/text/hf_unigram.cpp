@@ -43,7 +43,7 @@ UnigramModel UnigramModel::parse(const JsonNode& node) {
 
 void UnigramModel::tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const {
     if (word.empty()) return;
-    if (!cache) return tokenize_uncached(word, out);
+    if (!cache || word.size() > BpeCache::kMaxCachedWordBytes) return tokenize_uncached(word, out);
     if (const std::vector<int>* ids = cache->find(word)) {
         out.insert(out.end(), ids->begin(), ids->end());
         return;
