@@ -13,8 +13,9 @@ namespace greenmoe::cli {
 void register_train(CLI::App& app) {
     struct Args {
         std::string config, out, data_dir, cache_dir, tokenizer, init_from;
-        std::vector<std::string> sets;
-        bool no_resume = false, quiet = false, shard_optimizer = false, no_overlap = false;
+        std::vector<std::string> sets, resume_with_changes;
+        bool no_resume = false, move_old_run = false, no_memory_check = false, quiet = false,
+             shard_optimizer = false, no_overlap = false;
         int64_t stop_at = -1;
         double dist_timeout = 300.0;
         EnergyOptions energy;
@@ -42,11 +43,27 @@ void register_train(CLI::App& app) {
                     "~/.cache/greenmoe)");
     cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
     cmd->add_option("--init-from", args->init_from,
-                    "start from these weights and their model config: a greenmoe run, "
-                    "checkpoint or `simplify` output folder (healing a pruned model), a greenmoe "
-                    "model.safetensors, or a Hugging Face GPT-2 folder");
-    cmd->add_flag("--no-resume", args->no_resume,
-                  "start from step 0 even if the run folder has a checkpoint");
+                    "start from these weights and their model settings (the rest comes from the "
+                    "preset): a greenmoe run, checkpoint or `simplify` output folder (healing a "
+                    "pruned model), a greenmoe model.safetensors, or a Hugging Face GPT-2 "
+                    "folder; --set model.* may change only routing and loss settings "
+                    "(capacity factors, auxiliary weights, bias_gamma). parent.json in the run "
+                    "folder records it, with its CO2e when its emissions.csv is there");
+    CLI::Option* no_resume =
+        cmd->add_flag("--no-resume", args->no_resume,
+                      "start from step 0; a run folder that holds an earlier run is refused "
+                      "unless --move-old-run");
+    cmd->add_flag("--move-old-run", args->move_old_run,
+                  "with --no-resume: first move an earlier run in the folder to OUT.old-N")
+        ->needs(no_resume);
+    cmd->add_option("--resume-with-changes", args->resume_with_changes,
+                    "settings that may differ from the checkpoint's when resuming "
+                    "(section.key or a whole section, e.g. train.max_steps eval); without it, "
+                    "any difference refuses to resume")
+        ->expected(1, -1);
+    cmd->add_flag("--no-memory-check", args->no_memory_check,
+                  "train even when the configuration is estimated to need more memory than "
+                  "the machine has");
     cmd->add_option("--stop-at", args->stop_at,
                     "save a checkpoint and stop once this many steps are done (the run can be "
                     "resumed later)")
@@ -73,7 +90,15 @@ void register_train(CLI::App& app) {
         options.data.cache_dir = args->cache_dir;
         options.data.tokenizer_dir = args->tokenizer;
         options.init_from = args->init_from;
+        options.preset = args->config;
+        for (const std::string& s : args->sets) {
+            if (s.starts_with("model."))
+                options.model_keys_set.push_back(s.substr(6, s.find('=') - 6));
+        }
         options.resume = !args->no_resume;
+        options.move_old_run = args->move_old_run;
+        options.resume_with_changes = args->resume_with_changes;
+        options.check_memory = !args->no_memory_check;
         options.stop_at_step = args->stop_at;
         options.quiet = args->quiet;
         options.energy = args->energy;
@@ -81,8 +106,9 @@ void register_train(CLI::App& app) {
         options.overlap_communication = !args->no_overlap;
         const auto comm = Communicator::from_environment(args->dist_timeout);
         options.comm = comm.get();
+        TrainSummary summary;
         try {
-            train(config, options);
+            summary = train(config, options);
         } catch (const std::exception& e) {
             if (comm->size() == 1) throw;
             // The other ranks would wait for this one in their next collective: end them all.
@@ -90,6 +116,8 @@ void register_train(CLI::App& app) {
                          e.what());
             comm->abort(1);
         }
+        // Stopped by SIGINT / SIGTERM after saving: the shell's convention, 128 + signal.
+        if (summary.stop_signal != 0) throw CLI::RuntimeError(128 + summary.stop_signal);
     });
 }
 

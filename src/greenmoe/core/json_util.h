@@ -3,8 +3,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <limits>
 #include <set>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "greenmoe/core/error.h"
 
@@ -23,6 +27,12 @@ class JsonReader {
         seen_.insert(key);
         auto it = j_.find(key);
         if (it == j_.end() || it->is_null()) return;
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            if (it->is_number()) {
+                value = whole_number<T>(key, *it);
+                return;
+            }
+        }
         try {
             value = it->template get<T>();
         } catch (const nlohmann::json::exception& e) {
@@ -45,6 +55,26 @@ class JsonReader {
     }
 
   private:
+    // A count is a whole number in T's range: 2.5 is refused (nlohmann would truncate it),
+    // 1e9 is read as 1000000000, and 1e30 or -1 for an unsigned field are refused.
+    template <typename T>
+    T whole_number(const char* key, const nlohmann::json& v) const {
+        constexpr double kLimit = static_cast<double>(std::numeric_limits<T>::max()) + 1.0;
+        if (v.is_number_float()) {
+            const double d = v.get<double>();
+            check(std::isfinite(d) && std::floor(d) == d &&
+                      d >= static_cast<double>(std::numeric_limits<T>::min()) && d < kLimit,
+                  "{}.{}: must be a whole number in [{}, {}], got {}", where_, key,
+                  std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), v.dump());
+            return static_cast<T>(d);
+        }
+        const bool fits = v.is_number_unsigned() ? std::in_range<T>(v.get<uint64_t>())
+                                                 : std::in_range<T>(v.get<int64_t>());
+        check(fits, "{}.{}: must be a whole number in [{}, {}], got {}", where_, key,
+              std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), v.dump());
+        return v.get<T>();
+    }
+
     const nlohmann::json& j_;
     std::string where_;
     std::set<std::string> seen_;

@@ -1,6 +1,10 @@
 // TrainConfig JSON and validation (see train_config.h).
 #include "greenmoe/train/train_config.h"
 
+#include <set>
+
+#include <fmt/format.h>
+
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/json_util.h"
 #include "greenmoe/io/atomic_file.h"
@@ -27,6 +31,7 @@ void TrainConfig::validate() const {
     check(lr > 0, "train.lr must be > 0, got {}", lr);
     check(min_lr_ratio >= 0 && min_lr_ratio <= 1, "train.min_lr_ratio must be in [0, 1]");
     check(warmup_steps >= 0, "train.warmup_steps must be ≥ 0");
+    check(grad_clip >= 0, "train.grad_clip must be ≥ 0 (0 = no clipping), got {}", grad_clip);
     check(adamw.beta1 >= 0 && adamw.beta1 < 1 && adamw.beta2 >= 0 && adamw.beta2 < 1,
           "train.beta1 and train.beta2 must be in [0, 1)");
     check(log_every >= 1, "train.log_every must be ≥ 1");
@@ -40,6 +45,73 @@ void TrainConfig::validate() const {
     check(!dataset.empty() || !train_data.empty(),
           "data: give data.dataset or data.train (a shard pattern)");
     (void)grad_accum_steps();
+}
+
+std::vector<std::string> TrainConfig::warnings() const {
+    std::vector<std::string> out;
+    if (warmup_steps > max_steps) {
+        out.push_back(fmt::format(
+            "train.warmup_steps ({}) > train.max_steps ({}): the learning rate never reaches "
+            "train.lr",
+            warmup_steps, max_steps));
+    }
+    return out;
+}
+
+namespace {
+
+// A value as a user wrote it: floats stored from a float field print as that float
+// (0.0006, not 0.0006000000284984708).
+std::string show_value(const nlohmann::json& v) {
+    if (v.is_null()) return "(absent)";
+    if (v.is_number_float()) {
+        const double d = v.get<double>();
+        const auto f = static_cast<float>(d);
+        return static_cast<double>(f) == d ? fmt::format("{}", f) : fmt::format("{}", d);
+    }
+    return v.dump();
+}
+
+}  // namespace
+
+std::vector<ConfigChange> config_changes(const nlohmann::json& before,
+                                         const nlohmann::json& after) {
+    std::vector<ConfigChange> out;
+    const auto at = [](const nlohmann::json& j, const std::string& key) {
+        const auto it = j.find(key);
+        return it == j.end() ? nlohmann::json() : *it;
+    };
+    std::set<std::string> sections;
+    for (const auto& [k, v] : before.items()) sections.insert(k);
+    for (const auto& [k, v] : after.items()) sections.insert(k);
+    for (const std::string& section : sections) {
+        const nlohmann::json a = at(before, section), b = at(after, section);
+        if (!a.is_object() || !b.is_object()) {
+            if (a != b) out.push_back({section, a, b});
+            continue;
+        }
+        std::set<std::string> keys;
+        for (const auto& [k, v] : a.items()) keys.insert(k);
+        for (const auto& [k, v] : b.items()) keys.insert(k);
+        for (const std::string& key : keys) {
+            const nlohmann::json x = at(a, key), y = at(b, key);
+            if (x != y) out.push_back({section + "." + key, x, y});
+        }
+    }
+    return out;
+}
+
+std::string describe_changes(const std::vector<ConfigChange>& changes) {
+    std::string out;
+    for (const ConfigChange& c : changes) {
+        if (!out.empty()) out += "; ";
+        out += c.key;
+        out += " was ";
+        out += show_value(c.before);
+        out += ", now ";
+        out += show_value(c.after);
+    }
+    return out;
 }
 
 nlohmann::json train_config_to_json(const TrainConfig& c) {

@@ -25,7 +25,7 @@ struct TrainConfig {
     float min_lr_ratio = 0.1f;
     int64_t warmup_steps = 100;
     AdamWConfig adamw;
-    float grad_clip = 1.0f;  // ≤ 0 disables clipping
+    float grad_clip = 1.0f;  // 0 disables clipping
     uint64_t seed = 1337;
     int64_t log_every = 1;
 
@@ -55,7 +55,20 @@ struct TrainConfig {
 
     int grad_accum_steps(int world = 1) const;  // throws Error if not a whole number
     void validate() const;                      // throws Error naming the field
+    // Settings that are allowed but probably not meant (warmup_steps > max_steps), one
+    // sentence each.
+    std::vector<std::string> warnings() const;
 };
+
+// One setting that differs between two configs (as train_config_to_json writes them):
+// "section.key" and its two values (null where a config lacks the key).
+struct ConfigChange {
+    std::string key;
+    nlohmann::json before, after;
+};
+std::vector<ConfigChange> config_changes(const nlohmann::json& before, const nlohmann::json& after);
+// "train.max_steps was 20, now 40; train.lr was 0.0006, now 0.001"
+std::string describe_changes(const std::vector<ConfigChange>& changes);
 
 nlohmann::json train_config_to_json(const TrainConfig& c);
 // Reads sections "model", "train", "eval", "checkpoint", "data" over the defaults;

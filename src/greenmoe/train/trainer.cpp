@@ -1,13 +1,16 @@
-// The training loop (see trainer.h).
+// The training loop (see trainer.h): train() reads like nanoGPT's loop, and each part of
+// it (setting up, resuming, a step, each periodic job, the end) is a named Trainer method.
 #include "greenmoe/train/trainer.h"
 
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -24,6 +27,8 @@
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/run_lock.h"
+#include "greenmoe/io/stop_signal.h"
+#include "greenmoe/io/system_memory.h"
 #include "greenmoe/model/gpt.h"
 #include "greenmoe/model/gpt_weights.h"
 #include "greenmoe/model/model_loader.h"
@@ -41,35 +46,34 @@ namespace greenmoe {
 
 namespace fs = std::filesystem;
 
+double estimate_training_bytes(const GptConfig& m, int batch, int seq) {
+    // Doubles throughout: the point is to refuse n_layer = 1e9 without overflowing.
+    const double C = m.n_embd, L = m.n_layer, NH = m.n_head, H = m.hidden(), E = m.n_experts;
+    const double V = m.padded_vocab_size > 0 ? m.padded_vocab_size : pad_vocab_size(m.vocab_size);
+    const double moe_blocks = m.mlp == "dense" ? 0.0 : std::floor(L / m.moe_every);
+    const double dense_blocks = L - moe_blocks;
+    const double per_block = 8 * C + 4 * C * C;  // LayerNorms, attention
+    const double params = V * C + m.block_size * C + 2 * C + L * per_block +
+                          dense_blocks * (8 * C * C + 5 * C) +
+                          moe_blocks * (E * (2 * C * H + H + C) + C * E + E);
+    const double B = batch, T = seq, BT = B * T;
+    const double routed = m.mlp == "dense" ? 0.0 : BT * m.choices_per_token() * m.capacity_factor;
+    const double activations = L * (8 * BT * C + 4 * BT + B * NH * T * T) +
+                               dense_blocks * 8 * BT * C + moe_blocks * routed * (2 * H + 2 * C) +
+                               BT * V + 14 * BT * C + B * NH * T * T;
+    return 4.0 * (4.0 * params + activations);  // fp32: parameters, gradients, m, v
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr uint64_t kMoeStream = 0x6d6f65;  // "moe"
+constexpr double kBiasStopFraction = 0.97;
+
 double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
-
-// The fields that must not change between a run and its resume: they fix which tokens
-// each step sees and what the model is.
-void check_resume_compatible(const nlohmann::json& saved, const nlohmann::json& now,
-                             const fs::path& checkpoint) {
-    const char* fixed[][2] = {{"model", nullptr},   {"train", "batch_size"},
-                              {"train", "seq_len"}, {"train", "total_batch_tokens"},
-                              {"train", "seed"},    {"data", "dataset"},
-                              {"data", "train"}};
-    for (const auto& f : fixed) {
-        const auto& a = f[1] ? saved.at(f[0]).at(f[1]) : saved.at(f[0]);
-        const auto& b = f[1] ? now.at(f[0]).at(f[1]) : now.at(f[0]);
-        const std::string key = f[1] ? fmt::format("{}.{}", f[0], f[1]) : f[0];
-        check(a == b,
-              "{}: cannot resume: {} was {} and is now {} (start a new run folder, or pass "
-              "--no-resume)",
-              checkpoint.string(), key, a.dump(), b.dump());
-    }
-}
-
-constexpr uint64_t kMoeStream = 0x6d6f65;  // "moe"
-constexpr double kBiasStopFraction = 0.97;
 
 std::string format_count(double n) {
     if (n >= 1e9) return fmt::format("{:.2f}G", n / 1e9);
@@ -78,473 +82,922 @@ std::string format_count(double n) {
     return fmt::format("{:.0f}", n);
 }
 
-}  // namespace
+// ---- Resuming ----------------------------------------------------------------------
 
-TrainSummary train(const TrainConfig& config_in, const TrainOptions& options) {
-    TrainConfig config = config_in;
-    config.validate();
-    check(!options.out_dir.empty(), "train: an output folder (--out) is required");
+// Settings that fix what the model is and which tokens each step sees: a resume can
+// never change them.
+bool fixed_on_resume(const std::string& key) {
+    return key.starts_with("model.") || key == "model" || key == "train.batch_size" ||
+           key == "train.seq_len" || key == "train.total_batch_tokens" || key == "train.seed" ||
+           key == "data.dataset" || key == "data.train";
+}
 
-    // The ranks of a data-parallel job. Only the root writes (logs, samples, checkpoints,
-    // emissions) and prints; every rank runs the same steps and collectives in order.
-    Communicator single;
-    Communicator& comm = options.comm != nullptr ? *options.comm : single;
-    const int world = comm.size(), rank = comm.rank();
-    const bool root = comm.is_root();
-    const bool quiet = options.quiet || !root;
-    // One process at a time per run folder, for as long as this one runs: a second train
-    // into it would overwrite the checkpoints and the log. Under the lock, the leftovers of
-    // a save that a killed run never finished can go.
-    std::optional<RunLock> run_lock;
-    if (root) {
-        fs::create_directories(options.out_dir);
-        run_lock.emplace(options.out_dir);
-        const int unfinished = remove_unfinished_checkpoints(options.out_dir);
-        if (unfinished > 0 && !quiet) {
-            std::fprintf(stderr,
-                         "greenmoe train: removed %d unfinished checkpoint save%s (.tmp_step_*) "
-                         "left by an interrupted run\n",
-                         unfinished, unfinished == 1 ? "" : "s");
+bool listed(const std::vector<std::string>& allowed, const std::string& key) {
+    for (const std::string& a : allowed) {
+        if (a == key || key.starts_with(a + ".")) return true;
+    }
+    return false;
+}
+
+// The differences between the checkpoint's settings and this run's that the user allowed
+// (--resume-with-changes); any other difference is an error naming each key, both values.
+std::vector<ConfigChange> check_resume_settings(const nlohmann::json& saved,
+                                                const nlohmann::json& now,
+                                                const fs::path& checkpoint,
+                                                const std::vector<std::string>& allowed) {
+    std::vector<ConfigChange> accepted, refused, fixed;
+    for (ConfigChange& c : config_changes(saved, now)) {
+        if (fixed_on_resume(c.key)) {
+            fixed.push_back(std::move(c));
+        } else if (listed(allowed, c.key)) {
+            accepted.push_back(std::move(c));
+        } else {
+            refused.push_back(std::move(c));
         }
     }
-    // Work that writes shared files (downloads, tokenized shards) happens on the root
-    // first; the other ranks then find it done. The wait has no bound: a first download
-    // can take long, and a root that dies ends the job through the launcher anyway.
-    auto root_first = [&](const char* what, const auto& work) {
-        if (!root) comm.barrier(what, 0.0);
-        work();
-        if (root) comm.barrier(what, 0.0);
-    };
+    if (refused.empty() && fixed.empty()) return accepted;
+    std::string message = checkpoint.string();
+    message += ": cannot resume, the settings differ from this checkpoint's: ";
+    if (!refused.empty()) {
+        std::string keys;
+        for (const ConfigChange& c : refused) keys += " " + c.key;
+        message += describe_changes(refused);
+        message += " (to resume with the new values, pass --resume-with-changes";
+        message += keys;
+        message += ")";
+    }
+    if (!fixed.empty()) {
+        if (!refused.empty()) message += "; ";
+        message += describe_changes(fixed);
+        message += " (these fix the model or the data each step sees and cannot change)";
+    }
+    message += "; or start over with --no-resume, or use another --out";
+    throw UsageError(message);
+}
 
-    // Data.
-    const DataLocations where = resolve_data_locations(options.data);
-    std::string train_pattern = config.train_data, val_pattern = config.val_data;
+// Every --resume-with-changes entry names a setting: a section or section.key.
+void check_setting_names(const std::vector<std::string>& names, const nlohmann::json& config) {
+    for (const std::string& name : names) {
+        const auto dot = name.find('.');
+        const std::string section = name.substr(0, dot);
+        const bool known =
+            config.contains(section) &&
+            (dot == std::string::npos ||
+             (config[section].is_object() && config[section].contains(name.substr(dot + 1))));
+        usage_check(known,
+                    "--resume-with-changes {}: no such setting (expected section.key, e.g. "
+                    "train.max_steps, or a section such as eval)",
+                    name);
+    }
+}
+
+// ---- Starting from other weights ---------------------------------------------------
+
+// Model keys that steer routing or the loss but do not change what the weights are: the
+// command line may set them for a model that starts from other weights.
+bool model_tunable(const std::string& key) {
+    return key == "capacity_factor" || key == "eval_capacity_factor" ||
+           key == "condmlp_eval_sample" || key == "w_load" || key == "w_importance" ||
+           key == "lambda_z" || key == "w_penalty" || key == "bias_gamma";
+}
+
+// The run that `init_from` came from, and what it cost when its emissions.csv is there.
+nlohmann::json describe_parent(const std::string& init_from, const ModelSource& source) {
+    const fs::path path = fs::absolute(init_from).lexically_normal();
+    nlohmann::json j = {{"path", path.string()},
+                        {"weights", fs::absolute(source.weights).lexically_normal().string()},
+                        {"format", source.greenmoe ? "greenmoe" : "huggingface-gpt2"}};
+    // A run folder holds emissions.csv; a checkpoint sits two levels below it.
+    fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+    if (!fs::exists(dir / "emissions.csv") && dir.parent_path().filename() == "checkpoints") {
+        dir = dir.parent_path().parent_path();
+    }
+    const fs::path csv = dir / "emissions.csv";
+    if (!fs::is_regular_file(csv)) return j;
+    try {
+        const EmissionsTotals t = EmissionsCsv(csv).totals();
+        j["emissions_csv"] = csv.string();
+        j["co2e_g"] = t.emissions_kg * 1e3;
+        j["energy_kwh"] = t.energy_consumed_kwh;
+        j["segments"] = t.segments;
+    } catch (const Error& e) {
+        j["emissions_csv_error"] = e.what();
+    }
+    return j;
+}
+
+// ---- The run folder ----------------------------------------------------------------
+
+// The files of an earlier run in `out` (empty when there are none).
+std::string earlier_run_files(const fs::path& out) {
+    std::string found;
+    for (const char* name : {"checkpoints", "log.jsonl", "emissions.csv", "config.json"}) {
+        if (!fs::exists(out / name)) continue;
+        if (!found.empty()) found += ", ";
+        found += name;
+    }
+    return found;
+}
+
+// Moves everything but the lock into <out>.old-N (the first free N); returns that folder.
+fs::path move_earlier_run(const fs::path& out) {
+    fs::path dest;
+    for (int n = 1;; ++n) {
+        dest = out.string() + ".old-" + std::to_string(n);
+        if (!fs::exists(dest)) break;
+    }
+    fs::create_directories(dest);
+    for (const auto& entry : fs::directory_iterator(out)) {
+        if (entry.path().filename() == RunLock::kFileName) continue;
+        fs::rename(entry.path(), dest / entry.path().filename());
+    }
+    return dest;
+}
+
+// The last energy a segment logged when it ended without its "end" record, i.e. without
+// its emissions.csv row (a killed process): the record holding it, else nothing.
+std::optional<nlohmann::json> last_segment_without_end(const fs::path& log) {
+    if (!fs::exists(log)) return std::nullopt;
+    std::istringstream in(read_file(log));
+    std::optional<nlohmann::json> last;
+    bool open = false;
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) continue;  // a torn line
+        const std::string type = j.value("type", "");
+        if (type == "start") {
+            open = true;
+            last.reset();
+        } else if (type == "end" || type == "lost_segment") {
+            open = false;
+            last.reset();
+        } else if (open && j.contains("segment")) {
+            last = j;
+        }
+    }
+    return open ? last : std::nullopt;
+}
+
+nlohmann::json segment_json(const EnergyMeasurement& m) {
+    return {{"seconds", m.seconds},
+            {"joules", m.joules},
+            {"joules_with_pue", m.total_joules_with_pue},
+            {"pue", m.pue},
+            {"kwh", m.kwh},
+            {"co2e_g", m.co2e_g},
+            {"source", m.source_label}};
+}
+
+EnergyMeasurement segment_from_json(const nlohmann::json& j) {
+    EnergyMeasurement m;
+    m.name = "run";
+    m.seconds = j.value("seconds", 0.0);
+    m.joules = j.value("joules", std::map<std::string, double>{});
+    for (const auto& [k, v] : m.joules) m.total_joules += v;
+    m.total_joules_with_pue = j.value("joules_with_pue", 0.0);
+    m.pue = j.value("pue", 1.0);
+    m.kwh = j.value("kwh", 0.0);
+    m.co2e_g = j.value("co2e_g", 0.0);
+    m.source_label = j.value("source", "") + " (as last logged before the process was killed)";
+    return m;
+}
+
+// ---- The trainer -------------------------------------------------------------------
+
+struct StepResult {
+    double loss = 0.0, aux = 0.0, grad_norm = 0.0;
+    float lr = 0.0f;
+    double seconds = 0.0, comm_seconds = 0.0;
+};
+
+class Trainer {
+  public:
+    Trainer(const TrainConfig& config, const TrainOptions& options);
+
+    void resume_or_initialize();
+    void start_log();
+    int64_t start_step() const { return start_step_; }
+    int64_t end_step() const { return end_step_; }
+
+    void run_due_evaluations(int64_t step);
+    StepResult train_step(int64_t step);
+    bool log_due(int64_t step) const;
+    void log_step(int64_t step, const StepResult& r);
+    bool checkpoint_due() const;
+    void save_checkpoint();
+    int stop_requested();
+    TrainSummary finish(int stop_signal);
+
+  private:
+    void claim_run_folder();
+    void record_lost_segment();
+    void set_up_data();
+    void take_model_from_initial_weights();
+    void set_up_model();
+    void broadcast_start(int64_t resumed, int64_t adam_step, std::optional<AdamW>& full_moments);
+    void say_what_runs() const;
+    void validate(int64_t step);
+    void hellaswag(int64_t step);
+    void sample(int64_t step);
+    void log_write(const nlohmann::json& record) {
+        if (run_log_) run_log_->write(record);
+    }
+    void add_energy_fields(const JobEnergy& job, nlohmann::json& record) const;
+    JobEnergy job_energy(const EnergyMeasurement& mine) {
+        return energy_.enabled() ? sum_energy(*comm_, mine) : JobEnergy{};
+    }
+    // Work that writes shared files (downloads, tokenized shards) happens on the root
+    // first; the other ranks then find it done. No bound on the wait: a first download
+    // can take long, and a root that dies ends the job through the launcher anyway.
+    template <typename Work>
+    void root_first(const char* what, const Work& work) {
+        if (!root_) comm_->barrier(what, 0.0);
+        work();
+        if (root_) comm_->barrier(what, 0.0);
+    }
+
+    TrainConfig config_;
+    const TrainOptions& options_;
+    Communicator single_;
+    Communicator* comm_;
+    int world_, rank_;
+    bool root_, quiet_;
+    StopSignals stop_signals_;
+    std::optional<RunLock> run_lock_;
+    EnergyMonitor energy_;
+    std::optional<nlohmann::json> lost_segment_;  // a killed segment's last logged energy
+    double prior_joules_ = 0.0, prior_co2e_g_ = 0.0;
+
+    DataLocations where_;
+    int B_ = 0, T_ = 0, accum_ = 1;
+    std::unique_ptr<DataLoader> loader_;
+    std::optional<ValidationSet> val_set_;
+    std::optional<ModelSource> init_source_;
+    nlohmann::json config_json_;
+    std::unique_ptr<GptModel> model_;
+    bool sharded_ = false;
+    std::vector<size_t> shards_;
+    std::unique_ptr<AdamW> optimizer_;
+    TrainState state_;
+    bool resumed_ = false;
+    std::vector<ConfigChange> resume_changes_;
+    std::optional<Gpt2Tokenizer> tokenizer_;
+    std::optional<RunLog> run_log_;
+    std::vector<HellaSwagItem> hellaswag_items_;  // read at the first use
+    MoeStepStats moe_stats_;
+    LrSchedule schedule_{};
+    std::vector<int> inputs_, targets_;
+    std::unique_ptr<GradientSync> gradient_sync_;
+    TrainSummary summary_;
+    int64_t start_step_ = 0, end_step_ = 0, tokens_per_step_ = 0, session_steps_ = 0;
+    double session_train_seconds_ = 0.0;
+    Clock::time_point loop_start_;
+};
+
+Trainer::Trainer(const TrainConfig& config, const TrainOptions& options)
+    : config_(config),
+      options_(options),
+      comm_(options.comm != nullptr ? options.comm : &single_),
+      world_(comm_->size()),
+      rank_(comm_->rank()),
+      root_(comm_->is_root()),
+      quiet_(options.quiet || !root_),
+      energy_(options.energy) {
+    config_.validate();
+    check(!options_.out_dir.empty(), "train: an output folder (--out) is required");
+    if (root_) claim_run_folder();
+    // Energy of this segment (from here to the end of train()), added to what earlier
+    // segments of the run spent (kept in the checkpoint, so it matches the log).
+    energy_.begin_window("run");
+    if (!quiet_) {
+        for (const std::string& w : config_.warnings())
+            std::fprintf(stderr, "warning: %s\n", w.c_str());
+    }
+    set_up_data();
+    set_up_model();
+    check_setting_names(options_.resume_with_changes, config_json_);
+}
+
+// One process at a time per run folder, for as long as this one runs: a second train
+// into it would overwrite the checkpoints and the log. Under the lock, an earlier run is
+// refused or moved aside (--no-resume), and the leftovers of a save that a killed run
+// never finished go.
+void Trainer::claim_run_folder() {
+    const fs::path& out = options_.out_dir;
+    fs::create_directories(out);
+    run_lock_.emplace(out);
+    if (!options_.resume) {
+        const std::string files = earlier_run_files(out);
+        if (!files.empty()) {
+            usage_check(options_.move_old_run,
+                        "{}: holds an earlier run ({}); starting over there would mix its "
+                        "checkpoints and log with the new run's: pass --move-old-run to move it "
+                        "to {}.old-N first, or use another --out",
+                        out.string(), files, out.string());
+            summary_.moved_old_run = move_earlier_run(out);
+            if (!quiet_) {
+                std::fprintf(stderr, "greenmoe train: moved the earlier run in %s to %s\n",
+                             out.c_str(), summary_.moved_old_run.c_str());
+            }
+        }
+    }
+    const int unfinished = remove_unfinished_checkpoints(out);
+    if (unfinished > 0 && !quiet_) {
+        std::fprintf(stderr,
+                     "greenmoe train: removed %d unfinished checkpoint save%s (.tmp_step_*) "
+                     "left by an interrupted run\n",
+                     unfinished, unfinished == 1 ? "" : "s");
+    }
+    // Read before the log is cut back to the checkpoint, which drops those lines.
+    lost_segment_ = last_segment_without_end(out / "log.jsonl");
+}
+
+void Trainer::set_up_data() {
+    where_ = resolve_data_locations(options_.data);
+    std::string train_pattern = config_.train_data, val_pattern = config_.val_data;
     if (train_pattern.empty()) {
         root_first("preparing the dataset", [&] {
-            const ShardPatterns p = prepare_named_dataset(config.dataset, where);
+            const ShardPatterns p = prepare_named_dataset(config_.dataset, where_);
             train_pattern = p.train;
             if (val_pattern.empty()) val_pattern = p.val;
         });
     }
-    const int B = config.batch_size, T = config.seq_len;
-    const int accum = config.grad_accum_steps(world);
-    DataLoader loader(train_pattern, B, T, rank, world);
-    std::optional<ValidationSet> val_set;
-    if (config.val_every > 0 && !val_pattern.empty()) {
-        val_set.emplace(val_pattern, T, config.val_tokens);
+    B_ = config_.batch_size;
+    T_ = config_.seq_len;
+    accum_ = config_.grad_accum_steps(world_);
+    loader_ = std::make_unique<DataLoader>(train_pattern, B_, T_, rank_, world_);
+    if (config_.val_every > 0 && !val_pattern.empty()) {
+        val_set_.emplace(val_pattern, T_, config_.val_tokens);
     }
+    if ((config_.sample_every > 0 && root_) || config_.hellaswag_every > 0) {
+        tokenizer_ = Gpt2Tokenizer::load(
+            find_tokenizer_dir(where_.tokenizer_dir.empty() ? "" : where_.tokenizer_dir.string()));
+    }
+}
 
-    // Model and optimizer.
-    // Starting weights (fine-tuning, or healing a simplified model): their config replaces
-    // the model section, pruned expert counts included. The root reads them and sends
-    // them, so that other hosts need not have the files.
-    std::optional<ModelSource> init_source;
-    if (!options.init_from.empty()) {
-        std::string model_json;
-        if (root) {
-            init_source = find_model_source(options.init_from);
-            model_json = nlohmann::json(read_model_config(*init_source)).dump();
+// Fine-tuning, or healing a simplified model: the model settings come from the starting
+// weights (pruned expert counts included), the rest from the preset. The root reads them
+// and sends them, so that other hosts need not have the files.
+void Trainer::take_model_from_initial_weights() {
+    std::string model_json;
+    if (root_) {
+        init_source_ = find_model_source(options_.init_from);
+        nlohmann::json weights = read_model_config(*init_source_);
+        GptConfig preset_model = config_.model;
+        preset_model.finalize();
+        const nlohmann::json preset = preset_model;
+        for (const std::string& key : options_.model_keys_set) {
+            if (model_tunable(key)) {
+                weights[key] = preset.at(key);  // the command line's routing / loss knob
+                continue;
+            }
+            usage_check(weights.value(key, nlohmann::json()) == preset.value(key, nlohmann::json()),
+                        "--set model.{}={} contradicts the initial weights {}, which have "
+                        "model.{} = {} (drop that --set, or train without --init-from)",
+                        key, preset.value(key, nlohmann::json()).dump(), options_.init_from, key,
+                        weights.value(key, nlohmann::json()).dump());
         }
-        comm.broadcast(model_json, "the starting model's config");
-        from_json(nlohmann::json::parse(model_json), config.model);
+        if (!quiet_) {
+            std::fprintf(
+                stderr,
+                "greenmoe train: model settings from the initial weights %s; training, "
+                "evaluation and data settings from %s\n",
+                options_.init_from.c_str(),
+                options_.preset.empty() ? "the built-in defaults" : options_.preset.c_str());
+            const auto replaced = config_changes({{"model", preset}}, {{"model", weights}});
+            if (!replaced.empty()) {
+                std::fprintf(stderr,
+                             "greenmoe train: the initial weights replace the preset's %s\n",
+                             describe_changes(replaced).c_str());
+            }
+        }
+        model_json = weights.dump();
     }
-    config.model.finalize();
-    const nlohmann::json config_json = train_config_to_json(config);
-    GptModel model(config.model, B, T);
-    const size_t n_floats = model.layout().total_floats();
-    // ZeRO stage 1: each rank keeps the moments of its own shard of the parameters.
-    const bool sharded = options.shard_optimizer && world > 1;
-    const std::vector<size_t> shards = optimizer_shards(n_floats, sharded ? world : 1);
-    AdamW optimizer = sharded ? AdamW(model.layout(), config.adamw, shards[size_t(rank)],
-                                      shards[size_t(rank) + 1])
-                              : AdamW(model.layout(), config.adamw);
-    TrainState state;
-    state.config = config_json;
+    comm_->broadcast(model_json, "the starting model's config");
+    config_.model = GptConfig{};
+    from_json(nlohmann::json::parse(model_json), config_.model);
+}
 
-    // The root resumes or initializes; every rank then starts from its weights, bias,
-    // moments and position.
-    int64_t resumed = 0;  // 1 when resuming (an int64 so that it can be broadcast)
+void Trainer::set_up_model() {
+    if (!options_.init_from.empty()) take_model_from_initial_weights();
+    config_.model.finalize();
+    config_json_ = train_config_to_json(config_);
+    if (options_.check_memory) {
+        check_fits_in_memory(estimate_training_bytes(config_.model, B_, T_),
+                             fmt::format("training this model ({} layers, width {}) on batches "
+                                         "of {} × {} tokens",
+                                         config_.model.n_layer, config_.model.n_embd, B_, T_),
+                             "lower the model or batch size, or pass --no-memory-check to try "
+                             "anyway");
+    }
+    model_ = std::make_unique<GptModel>(config_.model, B_, T_);
+    const size_t n_floats = model_->layout().total_floats();
+    // ZeRO stage 1: each rank keeps the moments of its own shard of the parameters.
+    sharded_ = options_.shard_optimizer && world_ > 1;
+    shards_ = optimizer_shards(n_floats, sharded_ ? world_ : 1);
+    optimizer_ = sharded_
+                     ? std::make_unique<AdamW>(model_->layout(), config_.adamw,
+                                               shards_[size_t(rank_)], shards_[size_t(rank_) + 1])
+                     : std::make_unique<AdamW>(model_->layout(), config_.adamw);
+    state_.config = config_json_;
+    inputs_.resize(static_cast<size_t>(B_) * T_);
+    targets_.resize(inputs_.size());
+    schedule_ =
+        LrSchedule{config_.lr, config_.min_lr_ratio, config_.warmup_steps, config_.max_steps};
+    tokens_per_step_ = static_cast<int64_t>(B_) * T_ * accum_ * world_;
+    gradient_sync_ =
+        std::make_unique<GradientSync>(*comm_, *model_, options_.overlap_communication);
+}
+
+// The root resumes or initializes; every rank then starts from its weights, bias,
+// moments and position.
+void Trainer::resume_or_initialize() {
+    int64_t resumed = 0;  // an int64 so that it can be broadcast
     int64_t adam_step = 0;
     std::optional<AdamW> full_moments;  // the root's whole moments, under ZeRO
-    if (root) {
-        std::optional<fs::path> resume_from;
-        if (options.resume) resume_from = latest_checkpoint(options.out_dir);
-        if (resume_from) {
-            check_resume_compatible(read_train_state(*resume_from).config, config_json,
-                                    *resume_from);
-            if (sharded) full_moments.emplace(model.layout(), config.adamw);
-            state = load_checkpoint(*resume_from, model, sharded ? &*full_moments : &optimizer);
-            state.config = config_json;
-            adam_step = sharded ? full_moments->step_count() : optimizer.step_count();
+    if (root_) {
+        std::optional<fs::path> from;
+        if (options_.resume) from = latest_checkpoint(options_.out_dir);
+        if (from) {
+            resume_changes_ = check_resume_settings(read_train_state(*from).config, config_json_,
+                                                    *from, options_.resume_with_changes);
+            if (sharded_) full_moments.emplace(model_->layout(), config_.adamw);
+            state_ = load_checkpoint(*from, *model_, sharded_ ? &*full_moments : optimizer_.get());
+            state_.config = config_json_;
+            adam_step = sharded_ ? full_moments->step_count() : optimizer_->step_count();
             resumed = 1;
-        } else if (init_source) {
-            load_model_weights(*init_source, model);
+        } else if (init_source_) {
+            load_model_weights(*init_source_, *model_);
         } else {
-            model.init_weights(config.seed);
+            model_->init_weights(config_.seed);
         }
     }
-    if (world > 1) {
-        comm.broadcast(std::as_writable_bytes(std::span<int64_t>(&resumed, 1)), "the resume flag");
-        broadcast_train_state(comm, state, adam_step);
-        comm.broadcast(std::as_writable_bytes(std::span<float>(model.params(), n_floats)),
-                       "the parameters");
-        comm.broadcast(
-            std::as_writable_bytes(std::span<float>(model.moe_bias(), model.moe_bias_size())),
-            "the routing bias");
-        if (resumed && sharded) {
-            comm.scatter_pieces(root ? full_moments->m() : nullptr, optimizer.m(), shards,
-                                "the optimizer moments");
-            comm.scatter_pieces(root ? full_moments->v() : nullptr, optimizer.v(), shards,
-                                "the optimizer moments");
-        } else if (resumed) {
-            comm.broadcast(std::as_writable_bytes(std::span<float>(optimizer.m(), n_floats)),
-                           "the optimizer moments");
-            comm.broadcast(std::as_writable_bytes(std::span<float>(optimizer.v(), n_floats)),
-                           "the optimizer moments");
-        }
-        optimizer.set_step_count(adam_step);
-        full_moments.reset();
+    if (world_ > 1) broadcast_start(resumed, adam_step, full_moments);
+    resumed_ = resumed != 0;
+    if (resumed_) loader_->set_position(state_.data);
+    // config.json says what the run is: written when it starts, and again only when the
+    // user allowed changes on resume.
+    const fs::path config_file = options_.out_dir / "config.json";
+    if (root_ && (!resumed_ || !resume_changes_.empty() || !fs::exists(config_file))) {
+        write_file_atomic(config_file, config_json_.dump(2) + "\n");
     }
-    if (resumed) loader.set_position(state.data);
-    if (root) write_file_atomic(options.out_dir / "config.json", config_json.dump(2) + "\n");
-
-    std::optional<Gpt2Tokenizer> tokenizer;
-    if ((config.sample_every > 0 && root) || config.hellaswag_every > 0)
-        tokenizer = Gpt2Tokenizer::load(
-            find_tokenizer_dir(where.tokenizer_dir.empty() ? "" : where.tokenizer_dir.string()));
-
-    std::optional<RunLog> run_log;
-    if (root) {
-        run_log.emplace(options.out_dir / "log.jsonl", resumed ? state.step : 0);
-        if (!run_log->warning().empty() && !quiet)
-            std::fprintf(stderr, "warning: %s\n", run_log->warning().c_str());
+    if (root_ && !resumed_ && init_source_) {
+        const nlohmann::json parent = describe_parent(options_.init_from, *init_source_);
+        write_file_atomic(options_.out_dir / "parent.json", parent.dump(2) + "\n");
     }
-    auto log_write = [&](const nlohmann::json& record) {
-        if (run_log) run_log->write(record);
-    };
-    const int64_t start_step = state.step;
-    const int64_t tokens_per_step = static_cast<int64_t>(B) * T * accum * world;
+    if (state_.extra.contains("energy")) {
+        prior_joules_ = state_.extra["energy"].value("joules", 0.0);
+        prior_co2e_g_ = state_.extra["energy"].value("co2e_g", 0.0);
+    }
+    start_step_ = state_.step;
+    end_step_ = options_.stop_at_step > 0 ? std::min(options_.stop_at_step, config_.max_steps)
+                                          : config_.max_steps;
+}
+
+void Trainer::broadcast_start(int64_t resumed, int64_t adam_step,
+                              std::optional<AdamW>& full_moments) {
+    const size_t n_floats = model_->layout().total_floats();
+    Communicator& comm = *comm_;
+    comm.broadcast(std::as_writable_bytes(std::span<int64_t>(&resumed, 1)), "the resume flag");
+    broadcast_train_state(comm, state_, adam_step);
+    comm.broadcast(std::as_writable_bytes(std::span<float>(model_->params(), n_floats)),
+                   "the parameters");
+    comm.broadcast(
+        std::as_writable_bytes(std::span<float>(model_->moe_bias(), model_->moe_bias_size())),
+        "the routing bias");
+    if (resumed && sharded_) {
+        comm.scatter_pieces(root_ ? full_moments->m() : nullptr, optimizer_->m(), shards_,
+                            "the optimizer moments");
+        comm.scatter_pieces(root_ ? full_moments->v() : nullptr, optimizer_->v(), shards_,
+                            "the optimizer moments");
+    } else if (resumed) {
+        comm.broadcast(std::as_writable_bytes(std::span<float>(optimizer_->m(), n_floats)),
+                       "the optimizer moments");
+        comm.broadcast(std::as_writable_bytes(std::span<float>(optimizer_->v(), n_floats)),
+                       "the optimizer moments");
+    }
+    optimizer_->set_step_count(adam_step);
+    full_moments.reset();
+}
+
+// A segment killed before its emissions row (SIGKILL, a crash) still cost energy: its
+// last logged measurement becomes the row, and counts in this run's totals.
+void Trainer::record_lost_segment() {
+    if (!lost_segment_ || !energy_.enabled()) return;
+    const EnergyMeasurement m = segment_from_json(lost_segment_->at("segment"));
+    EmissionsCsv(options_.out_dir / "emissions.csv").append(energy_.emissions_row(m));
+    const int64_t last_step = lost_segment_->value("step", int64_t{-1});
+    log_write({{"type", "lost_segment"},
+               {"last_logged_step", last_step},
+               {"energy_j", m.total_joules_with_pue},
+               {"co2e_g", m.co2e_g},
+               {"seconds", m.seconds}});
+    prior_joules_ += m.total_joules_with_pue;
+    prior_co2e_g_ += m.co2e_g;
+    std::fprintf(stderr,
+                 "greenmoe train: the previous run of this folder ended without its "
+                 "emissions.csv row (killed?); recorded its energy as far as log.jsonl shows "
+                 "it: %.1f J, %.3g g CO2e up to step %lld (what it spent after that is lost)\n",
+                 m.total_joules_with_pue, m.co2e_g, static_cast<long long>(last_step));
+}
+
+void Trainer::start_log() {
+    if (root_) {
+        run_log_.emplace(options_.out_dir / "log.jsonl", resumed_ ? state_.step : 0);
+        if (!run_log_->warning().empty() && !quiet_)
+            std::fprintf(stderr, "warning: %s\n", run_log_->warning().c_str());
+        record_lost_segment();
+    }
     nlohmann::json start = {{"type", "start"},
-                            {"resumed_from_step", start_step},
-                            {"parameters", model.num_parameters()},
-                            {"tokens_per_step", tokens_per_step},
-                            {"grad_accum_steps", accum},
-                            {"config", config_json}};
-    if (world > 1) {
-        start["ranks"] = world;
-        start["shard_optimizer"] = sharded;
-        start["overlap_gradient_sums"] = options.overlap_communication;
+                            {"resumed_from_step", start_step_},
+                            {"parameters", model_->num_parameters()},
+                            {"tokens_per_step", tokens_per_step_},
+                            {"grad_accum_steps", accum_},
+                            {"config", config_json_}};
+    if (!resume_changes_.empty()) {
+        nlohmann::json changes = nlohmann::json::object();
+        for (const ConfigChange& c : resume_changes_) changes[c.key] = {c.before, c.after};
+        start["resumed_with_changes"] = changes;
+    }
+    if (init_source_ && !resumed_) start["init_from"] = options_.init_from;
+    if (world_ > 1) {
+        start["ranks"] = world_;
+        start["shard_optimizer"] = sharded_;
+        start["overlap_gradient_sums"] = options_.overlap_communication;
     }
     log_write(start);
-    if (!quiet) {
+    say_what_runs();
+    loop_start_ = Clock::now();
+}
+
+void Trainer::say_what_runs() const {
+    if (quiet_) return;
+    if (options_.preset.empty() && options_.init_from.empty()) {
+        const GptConfig& m = config_.model;
         std::fprintf(
             stderr,
-            "greenmoe train: %s parameters, %d×%d tokens × %d micro-steps%s = %lld tokens "
-            "per step, %lld steps%s\n",
-            format_count(static_cast<double>(model.num_parameters())).c_str(), B, T, accum,
-            world > 1 ? fmt::format(" × {} ranks", world).c_str() : "",
-            static_cast<long long>(tokens_per_step), static_cast<long long>(config.max_steps),
-            start_step > 0 ? fmt::format(" (resuming at step {})", start_step).c_str() : "");
+            "greenmoe train: no --config: the built-in defaults (%d layers, %d heads, "
+            "width %d, %s MLP, batch %d × %d, data %s); presets are in configs/\n",
+            m.n_layer, m.n_head, m.n_embd, m.mlp.c_str(), B_, T_,
+            config_.train_data.empty() ? config_.dataset.c_str() : config_.train_data.c_str());
     }
-
-    if (config.model.mlp == "condmlp" && config.model.w_load == 0 &&
-        config.model.w_importance == 0 && config.model.lambda_z == 0 &&
-        config.model.w_penalty == 0 && !quiet) {
+    if (!resume_changes_.empty()) {
+        std::fprintf(stderr, "greenmoe train: resuming with changed settings: %s\n",
+                     describe_changes(resume_changes_).c_str());
+    }
+    std::string ranks = world_ > 1 ? fmt::format(" × {} ranks", world_) : std::string();
+    std::string resuming =
+        start_step_ > 0 ? fmt::format(" (resuming at step {})", start_step_) : std::string();
+    std::fprintf(stderr,
+                 "greenmoe train: %s parameters, %d×%d tokens × %d micro-steps%s = %lld tokens "
+                 "per step, %lld steps%s\n",
+                 format_count(static_cast<double>(model_->num_parameters())).c_str(), B_, T_,
+                 accum_, ranks.c_str(), static_cast<long long>(tokens_per_step_),
+                 static_cast<long long>(config_.max_steps), resuming.c_str());
+    const GptConfig& m = config_.model;
+    if (m.mlp == "condmlp" && m.w_load == 0 && m.w_importance == 0 && m.lambda_z == 0 &&
+        m.w_penalty == 0) {
         std::fprintf(stderr,
                      "warning: condmlp with every auxiliary weight at 0: its guesser only learns "
                      "through the auxiliary losses, so it will never learn (set model.w_load, "
                      "w_importance, lambda_z or w_penalty)\n");
     }
-    MoeStepStats moe_stats;
-    LrSchedule schedule{config.lr, config.min_lr_ratio, config.warmup_steps, config.max_steps};
-    std::vector<int> inputs(static_cast<size_t>(B) * T), targets(inputs.size());
-    TrainSummary summary;
-    double session_train_seconds = 0.0;
-    int64_t session_steps = 0;
-    const int64_t end_step = options.stop_at_step > 0
-                                 ? std::min(options.stop_at_step, config.max_steps)
-                                 : config.max_steps;
+}
 
-    // Energy of this segment (from here to the end of train()), added to what earlier
-    // segments of the run spent (kept in the checkpoint, so it matches the log).
-    EnergyMonitor energy(options.energy);
-    energy.begin_window("run");
-    double prior_joules = 0.0, prior_co2e_g = 0.0;
-    if (state.extra.contains("energy")) {
-        prior_joules = state.extra["energy"].value("joules", 0.0);
-        prior_co2e_g = state.extra["energy"].value("co2e_g", 0.0);
+// ---- Periodic jobs -----------------------------------------------------------------
+
+// Validation, HellaSwag and a sample at the start of a step (before its update).
+void Trainer::run_due_evaluations(int64_t step) {
+    if (val_set_ && step % config_.val_every == 0) validate(step);
+    if (config_.hellaswag_every > 0 && step > 0 && step % config_.hellaswag_every == 0) {
+        hellaswag(step);
     }
-    // The job's energy so far: every rank's, summed (a collective: all ranks call it).
-    auto energy_fields = [&](const JobEnergy& job, nlohmann::json& record) {
-        if (!energy.enabled()) return;
-        const double joules = prior_joules + job.joules_with_pue;
-        record["energy_j"] = joules;
-        record["co2e_g"] = prior_co2e_g + job.co2e_g;
-        record["j_per_token"] =
-            state.tokens_seen > 0 ? joules / static_cast<double>(state.tokens_seen) : 0.0;
-        record["energy_source"] = job.total.source_label;
-        if (world > 1) record["energy_j_per_rank"] = job.joules_per_rank;
-    };
-    auto job_energy = [&](const EnergyMeasurement& mine) {
-        return energy.enabled() ? sum_energy(comm, mine) : JobEnergy{};
-    };
-
-    // Validation at the start of a step (before its update) and once more at the end.
-    // Each rank scores its share of the sequences; the sums are added up.
-    auto run_validation = [&](int64_t step) {
-        const auto t0 = Clock::now();
-        model.set_training(false);
-        const std::vector<size_t> part = comm.split(val_set->num_sequences());
-        double sum =
-            validation_loss_sum(model, *val_set, part[size_t(rank)], part[size_t(rank) + 1]);
-        comm.all_reduce_sum(std::span<double>(&sum, 1), "the validation loss");
-        const double val_loss = sum / static_cast<double>(val_set->num_tokens());
-        model.set_training(true);
-        summary.final_val_loss = val_loss;
-        log_write({{"type", "val"},
-                   {"step", step},
-                   {"val_loss", val_loss},
-                   {"val_tokens", val_set->num_tokens()},
-                   {"seconds", seconds_since(t0)}});
-        if (!quiet) {
-            std::fprintf(stderr, "step %5lld | val loss %.4f\n", static_cast<long long>(step),
-                         val_loss);
-        }
-    };
-    // HellaSwag with the current weights; the items are read once, at the first use.
-    std::vector<HellaSwagItem> hellaswag_items;
-    // Each rank scores its share of the items; the counts are added up.
-    auto run_hellaswag = [&](int64_t step) {
-        if (hellaswag_items.empty()) {
-            fs::path file;
-            root_first("fetching HellaSwag",
-                       [&] { file = find_or_fetch_hellaswag(config.hellaswag_data, where); });
-            hellaswag_items = read_hellaswag(file, static_cast<size_t>(config.hellaswag_limit));
-            check(!hellaswag_items.empty(), "{}: no HellaSwag items", file.string());
-        }
-        HellaSwagOptions ho;
-        ho.progress = !quiet;
-        const std::vector<size_t> part = comm.split(hellaswag_items.size());
-        const std::vector<HellaSwagItem> mine(
-            hellaswag_items.begin() + static_cast<std::ptrdiff_t>(part[size_t(rank)]),
-            hellaswag_items.begin() + static_cast<std::ptrdiff_t>(part[size_t(rank) + 1]));
-        // A rank left without items (fewer items than ranks) adds zeros.
-        HellaSwagResult r =
-            mine.empty() ? HellaSwagResult{} : evaluate_hellaswag(model, *tokenizer, mine, ho);
-        std::array<int64_t, 6> counts = {
-            r.items,    r.correct, r.correct_norm, r.harness_correct, r.harness_correct_norm,
-            r.truncated};
-        comm.all_reduce_sum(std::span<int64_t>(counts), "the HellaSwag scores");
-        r.items = counts[0];
-        r.correct = counts[1];
-        r.correct_norm = counts[2];
-        r.harness_correct = counts[3];
-        r.harness_correct_norm = counts[4];
-        r.truncated = counts[5];
-        summary.final_hellaswag_acc_norm = r.acc_norm();
-        log_write({{"type", "eval"},
-                   {"step", step},
-                   {"task", "hellaswag"},
-                   {"items", r.items},
-                   {"acc", r.acc()},
-                   {"acc_norm", r.acc_norm()},
-                   {"harness_acc", r.harness_acc()},
-                   {"harness_acc_norm", r.harness_acc_norm()},
-                   {"seconds", r.seconds}});
-        if (!quiet) {
-            std::fprintf(stderr,
-                         "step %5lld | hellaswag %lld items: acc %.4f acc_norm %.4f (harness "
-                         "%.4f / %.4f)\n",
-                         static_cast<long long>(step), static_cast<long long>(r.items), r.acc(),
-                         r.acc_norm(), r.harness_acc(), r.harness_acc_norm());
-        }
-    };
-    // Every rank takes part (the energy sum, the moments of ZeRO shards); the root writes.
-    auto save = [&]() {
-        state.data = loader.position();
-        if (energy.enabled()) {
-            const JobEnergy job = job_energy(energy.peek("run"));
-            state.extra["energy"] = {{"joules", prior_joules + job.joules_with_pue},
-                                     {"co2e_g", prior_co2e_g + job.co2e_g}};
-        }
-        if (sharded) {
-            std::optional<AdamW> whole;
-            if (root) whole.emplace(model.layout(), config.adamw);
-            comm.gather_pieces(optimizer.m(), root ? whole->m() : nullptr, shards,
-                               "the optimizer moments");
-            comm.gather_pieces(optimizer.v(), root ? whole->v() : nullptr, shards,
-                               "the optimizer moments");
-            if (root) {
-                whole->set_step_count(optimizer.step_count());
-                summary.last_checkpoint =
-                    save_checkpoint(options.out_dir, model, *whole, state, config.keep_checkpoints);
-            }
-        } else if (root) {
-            summary.last_checkpoint =
-                save_checkpoint(options.out_dir, model, optimizer, state, config.keep_checkpoints);
-        }
-    };
-
-    GradientSync gradient_sync(comm, model, options.overlap_communication);
-    const auto loop_start = Clock::now();
-    for (int64_t step = start_step; step < end_step; ++step) {
-        const bool last = step == config.max_steps - 1;
-        if (val_set && step % config.val_every == 0) run_validation(step);
-        if (config.hellaswag_every > 0 && step > 0 && step % config.hellaswag_every == 0) {
-            run_hellaswag(step);
-        }
-        if (root && config.sample_every > 0 && step > 0 &&
-            (step % config.sample_every == 0 || last)) {
-            SampleOptions so;
-            so.max_new_tokens = config.sample_tokens;
-            so.temperature = config.temperature;
-            so.top_k = config.top_k;
-            so.seed = rng_key(config.seed, static_cast<uint64_t>(step));
-            std::vector<int> prompt = config.sample_prompt.empty()
-                                          ? std::vector<int>{tokenizer->eot_token()}
-                                          : tokenizer->encode(config.sample_prompt);
-            model.set_training(false);
-            const std::vector<int> out = generate(model, prompt, so);
-            model.set_training(true);
-            const std::string text = config.sample_prompt + tokenizer->decode(out);
-            log_write({{"type", "sample"}, {"step", step}, {"text", text}});
-            if (!quiet)
-                std::fprintf(stderr, "step %lld | sample: %s\n", static_cast<long long>(step),
-                             text.c_str());
-        }
-
-        // One optimizer step over `accum` micro-batches on each of the `world` ranks. Rank r's
-        // micro-step m is the job's micro-batch m·world + r: its window of the data and its
-        // routing noise are those one process would use for it, whatever the rank count.
-        const auto t0 = Clock::now();
-        comm.take_wait_seconds();
-        model.zero_grad();
-        double sums[2] = {0.0, 0.0};  // loss, auxiliary loss
-        moe_stats.reset(model);
-        const float scale = 1.0f / static_cast<float>(accum * world);
-        for (int micro = 0; micro < accum; ++micro) {
-            loader.next_batch(inputs.data(), targets.data());
-            const auto job_micro = static_cast<uint64_t>(micro) * uint64_t(world) + uint64_t(rank);
-            model.set_rng_key(
-                rng_key(config.seed, kMoeStream, static_cast<uint64_t>(step), job_micro));
-            sums[0] += model.forward(inputs.data(), targets.data(), B, T);
-            sums[1] += model.aux_loss();
-            moe_stats.add(model);
-            // The gradient is complete after the last micro-step: its sums start there.
-            model.backward(scale, micro == accum - 1 ? gradient_sync.block_done()
-                                                     : std::function<void(int)>());
-        }
-        gradient_sync.finish();
-        comm.all_reduce_sum(std::span<double>(sums, 2), "the loss");
-        all_reduce_moe_stats(comm, model, moe_stats);
-        const double loss = sums[0] / (accum * world);
-        const double aux = sums[1] / (accum * world);
-        check(std::isfinite(loss), "training diverged: loss is {} at step {}", loss, step);
-        const double norm = grad_norm(model.grads(), model.layout());
-        if (config.grad_clip > 0) clip_grads(model.grads(), model.layout(), norm, config.grad_clip);
-        const float lr = schedule.at(step);
-        optimizer.step(model.params(), model.grads(), lr);
-        if (sharded) comm.all_gather_pieces(model.params(), shards, "the updated parameters");
-        const double comm_seconds = comm.take_wait_seconds();
-        // DeepSeek's loss-free balancing: this step's counts move the bias, until 97 % of
-        // the planned steps; the counts are cleared either way.
-        const bool bias_on = config.model.bias_gamma > 0 &&
-                             static_cast<double>(step) < kBiasStopFraction * config.max_steps;
-        model.update_moe_bias(bias_on ? config.model.bias_gamma : 0.0f);
-        const double dt = seconds_since(t0);
-
-        state.step = step + 1;
-        state.tokens_seen += tokens_per_step;
-        state.train_seconds += dt;
-        session_train_seconds += dt;
-        session_steps += 1;
-        summary.final_train_loss = loss;
-        const double tok_per_s = static_cast<double>(tokens_per_step) / dt;
-
-        if (step % config.log_every == 0 || last || step + 1 == end_step) {
-            nlohmann::json record = {{"type", "train"},
-                                     {"step", step},
-                                     {"loss", loss},
-                                     {"lr", lr},
-                                     {"grad_norm", norm},
-                                     {"tokens", state.tokens_seen},
-                                     {"tokens_per_s", tok_per_s},
-                                     {"step_ms", dt * 1e3},
-                                     {"train_seconds", state.train_seconds}};
-            if (world > 1) record["comm_wait_ms"] = comm_seconds * 1e3;
-            if (model.num_moe_layers() > 0) {
-                record["aux_loss"] = aux;
-                record["moe"] = moe_stats.to_json(model);
-            }
-            const EnergyMeasurement so_far = energy.peek("run");
-            const JobEnergy job_so_far = job_energy(so_far);
-            energy_fields(job_so_far, record);
-            log_write(record);
-            if (!quiet) {
-                // Wall time per step so far, validation and samples included.
-                const double avg = seconds_since(loop_start) / static_cast<double>(session_steps);
-                std::fprintf(
-                    stderr,
-                    "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | "
-                    "%.0f ms | ETA %s%s%s\n",
-                    static_cast<long long>(step + 1), static_cast<long long>(config.max_steps),
-                    loss, lr, norm, tok_per_s, dt * 1e3,
-                    ProgressBar::format_duration(avg *
-                                                 static_cast<double>(config.max_steps - step - 1))
-                        .c_str(),
-                    model.num_moe_layers() > 0 ? moe_stats.summary(aux).c_str() : "",
-                    energy.enabled() ? (" | " + energy.progress_text(job_so_far.total)).c_str()
-                                     : "");
-            }
-        }
-        if ((config.checkpoint_every > 0 && state.step % config.checkpoint_every == 0) ||
-            state.step == end_step) {
-            save();
-        }
+    const bool last = step == config_.max_steps - 1;
+    if (root_ && config_.sample_every > 0 && step > 0 &&
+        (step % config_.sample_every == 0 || last)) {
+        sample(step);
     }
-    const JobEnergy segment = job_energy(energy.end_window("run"));
-    if (energy.enabled()) {
-        if (root) {
-            EmissionsCsv(options.out_dir / "emissions.csv")
-                .append(energy.emissions_row(segment.total));
-        }
-        summary.energy_joules = prior_joules + segment.joules_with_pue;
-        summary.co2e_g = prior_co2e_g + segment.co2e_g;
+}
+
+// Each rank scores its share of the validation sequences; the sums are added up.
+void Trainer::validate(int64_t step) {
+    const auto t0 = Clock::now();
+    model_->set_training(false);
+    const std::vector<size_t> part = comm_->split(val_set_->num_sequences());
+    double sum =
+        validation_loss_sum(*model_, *val_set_, part[size_t(rank_)], part[size_t(rank_) + 1]);
+    comm_->all_reduce_sum(std::span<double>(&sum, 1), "the validation loss");
+    const double val_loss = sum / static_cast<double>(val_set_->num_tokens());
+    model_->set_training(true);
+    summary_.final_val_loss = val_loss;
+    log_write({{"type", "val"},
+               {"step", step},
+               {"val_loss", val_loss},
+               {"val_tokens", val_set_->num_tokens()},
+               {"seconds", seconds_since(t0)}});
+    if (!quiet_) {
+        std::fprintf(stderr, "step %5lld | val loss %.4f\n", static_cast<long long>(step),
+                     val_loss);
     }
-    summary.steps_done = state.step;
-    summary.tokens_per_second =
-        session_train_seconds > 0
-            ? static_cast<double>(session_steps * tokens_per_step) / session_train_seconds
+}
+
+// Each rank scores its share of the items; the counts are added up.
+void Trainer::hellaswag(int64_t step) {
+    if (hellaswag_items_.empty()) {
+        fs::path file;
+        root_first("fetching HellaSwag",
+                   [&] { file = find_or_fetch_hellaswag(config_.hellaswag_data, where_); });
+        hellaswag_items_ = read_hellaswag(file, static_cast<size_t>(config_.hellaswag_limit));
+        check(!hellaswag_items_.empty(), "{}: no HellaSwag items", file.string());
+    }
+    HellaSwagOptions ho;
+    ho.progress = !quiet_;
+    const std::vector<size_t> part = comm_->split(hellaswag_items_.size());
+    const std::vector<HellaSwagItem> mine(
+        hellaswag_items_.begin() + static_cast<std::ptrdiff_t>(part[size_t(rank_)]),
+        hellaswag_items_.begin() + static_cast<std::ptrdiff_t>(part[size_t(rank_) + 1]));
+    // A rank left without items (fewer items than ranks) adds zeros.
+    HellaSwagResult r =
+        mine.empty() ? HellaSwagResult{} : evaluate_hellaswag(*model_, *tokenizer_, mine, ho);
+    std::array<int64_t, 6> counts = {
+        r.items, r.correct, r.correct_norm, r.harness_correct, r.harness_correct_norm, r.truncated};
+    comm_->all_reduce_sum(std::span<int64_t>(counts), "the HellaSwag scores");
+    r.items = counts[0];
+    r.correct = counts[1];
+    r.correct_norm = counts[2];
+    r.harness_correct = counts[3];
+    r.harness_correct_norm = counts[4];
+    r.truncated = counts[5];
+    summary_.final_hellaswag_acc_norm = r.acc_norm();
+    log_write({{"type", "eval"},
+               {"step", step},
+               {"task", "hellaswag"},
+               {"items", r.items},
+               {"acc", r.acc()},
+               {"acc_norm", r.acc_norm()},
+               {"harness_acc", r.harness_acc()},
+               {"harness_acc_norm", r.harness_acc_norm()},
+               {"seconds", r.seconds}});
+    if (!quiet_) {
+        std::fprintf(stderr,
+                     "step %5lld | hellaswag %lld items: acc %.4f acc_norm %.4f (harness "
+                     "%.4f / %.4f)\n",
+                     static_cast<long long>(step), static_cast<long long>(r.items), r.acc(),
+                     r.acc_norm(), r.harness_acc(), r.harness_acc_norm());
+    }
+}
+
+void Trainer::sample(int64_t step) {
+    SampleOptions so;
+    so.max_new_tokens = config_.sample_tokens;
+    so.temperature = config_.temperature;
+    so.top_k = config_.top_k;
+    so.seed = rng_key(config_.seed, static_cast<uint64_t>(step));
+    const std::vector<int> prompt = config_.sample_prompt.empty()
+                                        ? std::vector<int>{tokenizer_->eot_token()}
+                                        : tokenizer_->encode(config_.sample_prompt);
+    model_->set_training(false);
+    const std::vector<int> out = generate(*model_, prompt, so);
+    model_->set_training(true);
+    const std::string text = config_.sample_prompt + tokenizer_->decode(out);
+    log_write({{"type", "sample"}, {"step", step}, {"text", text}});
+    if (!quiet_)
+        std::fprintf(stderr, "step %lld | sample: %s\n", static_cast<long long>(step),
+                     text.c_str());
+}
+
+// ---- One step ----------------------------------------------------------------------
+
+// One optimizer step over `accum` micro-batches on each of the `world` ranks. Rank r's
+// micro-step m is the job's micro-batch m·world + r: its window of the data and its
+// routing noise are those one process would use for it, whatever the rank count.
+StepResult Trainer::train_step(int64_t step) {
+    const auto t0 = Clock::now();
+    GptModel& model = *model_;
+    comm_->take_wait_seconds();
+    model.zero_grad();
+    double sums[2] = {0.0, 0.0};  // loss, auxiliary loss
+    moe_stats_.reset(model);
+    const float scale = 1.0f / static_cast<float>(accum_ * world_);
+    for (int micro = 0; micro < accum_; ++micro) {
+        loader_->next_batch(inputs_.data(), targets_.data());
+        const auto job_micro = static_cast<uint64_t>(micro) * uint64_t(world_) + uint64_t(rank_);
+        model.set_rng_key(
+            rng_key(config_.seed, kMoeStream, static_cast<uint64_t>(step), job_micro));
+        sums[0] += model.forward(inputs_.data(), targets_.data(), B_, T_);
+        sums[1] += model.aux_loss();
+        moe_stats_.add(model);
+        // The gradient is complete after the last micro-step: its sums start there.
+        model.backward(
+            scale, micro == accum_ - 1 ? gradient_sync_->block_done() : std::function<void(int)>());
+    }
+    gradient_sync_->finish();
+    comm_->all_reduce_sum(std::span<double>(sums, 2), "the loss");
+    all_reduce_moe_stats(*comm_, model, moe_stats_);
+    StepResult r;
+    r.loss = sums[0] / (accum_ * world_);
+    r.aux = sums[1] / (accum_ * world_);
+    check(std::isfinite(r.loss), "training diverged: loss is {} at step {}", r.loss, step);
+
+    // The update: clip, AdamW, and the loss-free balancing bias.
+    r.grad_norm = grad_norm(model.grads(), model.layout());
+    if (config_.grad_clip > 0) {
+        clip_grads(model.grads(), model.layout(), r.grad_norm, config_.grad_clip);
+    }
+    r.lr = schedule_.at(step);
+    optimizer_->step(model.params(), model.grads(), r.lr);
+    if (sharded_) comm_->all_gather_pieces(model.params(), shards_, "the updated parameters");
+    r.comm_seconds = comm_->take_wait_seconds();
+    // DeepSeek's loss-free balancing: this step's counts move the bias, until 97 % of
+    // the planned steps; the counts are cleared either way.
+    const bool bias_on = config_.model.bias_gamma > 0 &&
+                         static_cast<double>(step) < kBiasStopFraction * config_.max_steps;
+    model.update_moe_bias(bias_on ? config_.model.bias_gamma : 0.0f);
+    r.seconds = seconds_since(t0);
+
+    state_.step = step + 1;
+    state_.tokens_seen += tokens_per_step_;
+    state_.train_seconds += r.seconds;
+    session_train_seconds_ += r.seconds;
+    session_steps_ += 1;
+    summary_.final_train_loss = r.loss;
+    return r;
+}
+
+bool Trainer::log_due(int64_t step) const {
+    return step % config_.log_every == 0 || step == config_.max_steps - 1 || step + 1 == end_step_;
+}
+
+// The job's energy so far, every rank's summed (so a collective: all ranks call it).
+void Trainer::add_energy_fields(const JobEnergy& job, nlohmann::json& record) const {
+    if (!energy_.enabled()) return;
+    const double joules = prior_joules_ + job.joules_with_pue;
+    record["energy_j"] = joules;
+    record["co2e_g"] = prior_co2e_g_ + job.co2e_g;
+    record["j_per_token"] =
+        state_.tokens_seen > 0 ? joules / static_cast<double>(state_.tokens_seen) : 0.0;
+    record["energy_source"] = job.total.source_label;
+    if (world_ > 1) record["energy_j_per_rank"] = job.joules_per_rank;
+    // This segment's own measurement: what the next run records if this one is killed.
+    record["segment"] = segment_json(job.total);
+}
+
+void Trainer::log_step(int64_t step, const StepResult& r) {
+    const double tok_per_s = static_cast<double>(tokens_per_step_) / r.seconds;
+    nlohmann::json record = {{"type", "train"},
+                             {"step", step},
+                             {"loss", r.loss},
+                             {"lr", r.lr},
+                             {"grad_norm", r.grad_norm},
+                             {"tokens", state_.tokens_seen},
+                             {"tokens_per_s", tok_per_s},
+                             {"step_ms", r.seconds * 1e3},
+                             {"train_seconds", state_.train_seconds}};
+    if (world_ > 1) record["comm_wait_ms"] = r.comm_seconds * 1e3;
+    if (model_->num_moe_layers() > 0) {
+        record["aux_loss"] = r.aux;
+        record["moe"] = moe_stats_.to_json(*model_);
+    }
+    const JobEnergy job = job_energy(energy_.peek("run"));
+    add_energy_fields(job, record);
+    log_write(record);
+    if (quiet_) return;
+    // Wall time per step so far, validation and samples included.
+    const double avg = seconds_since(loop_start_) / static_cast<double>(session_steps_);
+    const std::string moe = model_->num_moe_layers() > 0 ? moe_stats_.summary(r.aux) : "";
+    std::string energy;
+    if (energy_.enabled()) {
+        energy = " | ";
+        energy += energy_.progress_text(job.total);
+    }
+    std::fprintf(
+        stderr,
+        "step %5lld/%lld | loss %.4f | lr %.2e | norm %.3f | %.0f tok/s | %.0f ms | "
+        "ETA %s%s%s\n",
+        static_cast<long long>(step + 1), static_cast<long long>(config_.max_steps), r.loss, r.lr,
+        r.grad_norm, tok_per_s, r.seconds * 1e3,
+        ProgressBar::format_duration(avg * static_cast<double>(config_.max_steps - step - 1))
+            .c_str(),
+        moe.c_str(), energy.c_str());
+}
+
+bool Trainer::checkpoint_due() const {
+    return (config_.checkpoint_every > 0 && state_.step % config_.checkpoint_every == 0) ||
+           state_.step == end_step_;
+}
+
+// Every rank takes part (the energy sum, the moments of ZeRO shards); the root writes.
+void Trainer::save_checkpoint() {
+    state_.data = loader_->position();
+    if (energy_.enabled()) {
+        const JobEnergy job = job_energy(energy_.peek("run"));
+        state_.extra["energy"] = {{"joules", prior_joules_ + job.joules_with_pue},
+                                  {"co2e_g", prior_co2e_g_ + job.co2e_g}};
+    }
+    if (sharded_) {
+        std::optional<AdamW> whole;
+        if (root_) whole.emplace(model_->layout(), config_.adamw);
+        comm_->gather_pieces(optimizer_->m(), root_ ? whole->m() : nullptr, shards_,
+                             "the optimizer moments");
+        comm_->gather_pieces(optimizer_->v(), root_ ? whole->v() : nullptr, shards_,
+                             "the optimizer moments");
+        if (root_) {
+            whole->set_step_count(optimizer_->step_count());
+            summary_.last_checkpoint = greenmoe::save_checkpoint(options_.out_dir, *model_, *whole,
+                                                                 state_, config_.keep_checkpoints);
+        }
+    } else if (root_) {
+        summary_.last_checkpoint = greenmoe::save_checkpoint(options_.out_dir, *model_, *optimizer_,
+                                                             state_, config_.keep_checkpoints);
+    }
+}
+
+// SIGINT or SIGTERM received by any rank (0: none): every rank stops after the same step.
+int Trainer::stop_requested() {
+    const int mine = stop_signals_.signal();
+    if (world_ == 1) return mine;
+    std::array<int64_t, 2> got = {mine == SIGINT ? 1 : 0, mine == SIGTERM ? 1 : 0};
+    comm_->all_reduce_sum(std::span<int64_t>(got), "the stop request");
+    return got[0] > 0 ? SIGINT : got[1] > 0 ? SIGTERM : 0;
+}
+
+// ---- The end -----------------------------------------------------------------------
+
+// The segment's emissions row, then (when the run is complete) the final evaluations and
+// the "done" record, and the console summary.
+TrainSummary Trainer::finish(int stop_signal) {
+    summary_.stop_signal = stop_signal;
+    const JobEnergy segment = job_energy(energy_.end_window("run"));
+    if (energy_.enabled()) {
+        if (root_) {
+            EmissionsCsv(options_.out_dir / "emissions.csv")
+                .append(energy_.emissions_row(segment.total));
+        }
+        summary_.energy_joules = prior_joules_ + segment.joules_with_pue;
+        summary_.co2e_g = prior_co2e_g_ + segment.co2e_g;
+    }
+    nlohmann::json end = {{"type", "end"}, {"last_step", state_.step}};
+    if (stop_signal != 0) end["stopped_by"] = signal_name(stop_signal);
+    log_write(end);
+    summary_.steps_done = state_.step;
+    summary_.tokens_per_second =
+        session_train_seconds_ > 0
+            ? static_cast<double>(session_steps_ * tokens_per_step_) / session_train_seconds_
             : 0.0;
-    if (state.step >= config.max_steps && start_step < config.max_steps) {
-        if (val_set) run_validation(state.step);
-        if (config.hellaswag_every > 0) run_hellaswag(state.step);
+    if (stop_signal == 0 && state_.step >= config_.max_steps && start_step_ < config_.max_steps) {
+        if (val_set_) validate(state_.step);
+        if (config_.hellaswag_every > 0) hellaswag(state_.step);
         nlohmann::json done = {{"type", "done"},
-                               {"step", state.step},
-                               {"train_loss", summary.final_train_loss},
-                               {"tokens", state.tokens_seen},
-                               {"train_seconds", state.train_seconds}};
-        if (summary.final_val_loss >= 0) done["val_loss"] = summary.final_val_loss;
-        if (summary.final_hellaswag_acc_norm >= 0) {
-            done["hellaswag_acc_norm"] = summary.final_hellaswag_acc_norm;
+                               {"step", state_.step},
+                               {"train_loss", summary_.final_train_loss},
+                               {"tokens", state_.tokens_seen},
+                               {"train_seconds", state_.train_seconds}};
+        if (summary_.final_val_loss >= 0) done["val_loss"] = summary_.final_val_loss;
+        if (summary_.final_hellaswag_acc_norm >= 0) {
+            done["hellaswag_acc_norm"] = summary_.final_hellaswag_acc_norm;
         }
-        energy_fields(segment, done);
+        add_energy_fields(segment, done);
+        done.erase("segment");
         log_write(done);
     }
-    if (!quiet) {
-        std::fprintf(stderr, "done: %lld steps, %s tokens, train loss %.4f%s, %.0f tok/s\n",
-                     static_cast<long long>(state.step),
-                     format_count(static_cast<double>(state.tokens_seen)).c_str(),
-                     summary.final_train_loss,
-                     summary.final_val_loss >= 0
-                         ? fmt::format(", val loss {:.4f}", summary.final_val_loss).c_str()
-                         : "",
-                     summary.tokens_per_second);
-        if (energy.enabled()) {
-            std::fprintf(stderr, "%s\n", energy.summary_line(segment.total).c_str());
-        }
+    if (stop_signal != 0 && root_) {
+        std::fprintf(stderr,
+                     "greenmoe train: stopped by %s after step %lld, saved in %s; run the same "
+                     "command again to resume\n",
+                     signal_name(stop_signal), static_cast<long long>(state_.step),
+                     summary_.last_checkpoint.c_str());
     }
-    return summary;
+    if (quiet_) return summary_;
+    const std::string val = summary_.final_val_loss >= 0
+                                ? fmt::format(", val loss {:.4f}", summary_.final_val_loss)
+                                : std::string();
+    std::fprintf(stderr, "done: %lld steps, %s tokens, train loss %.4f%s, %.0f tok/s\n",
+                 static_cast<long long>(state_.step),
+                 format_count(static_cast<double>(state_.tokens_seen)).c_str(),
+                 summary_.final_train_loss, val.c_str(), summary_.tokens_per_second);
+    if (energy_.enabled()) {
+        std::fprintf(stderr, "%s\n", energy_.summary_line(segment.total).c_str());
+    }
+    return summary_;
+}
+
+}  // namespace
+
+TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
+    Trainer trainer(config, options);  // run folder, data, model, optimizer
+    trainer.resume_or_initialize();
+    trainer.start_log();
+    int stop = 0;
+    for (int64_t step = trainer.start_step(); step < trainer.end_step(); ++step) {
+        trainer.run_due_evaluations(step);              // validation, HellaSwag, a sample
+        const StepResult r = trainer.train_step(step);  // micro-batches, then the update
+        stop = trainer.stop_requested();
+        if (trainer.log_due(step) || stop) trainer.log_step(step, r);
+        if (trainer.checkpoint_due() || stop) trainer.save_checkpoint();
+        if (stop) break;  // SIGINT / SIGTERM: the step is saved, the process can end
+    }
+    return trainer.finish(stop);
 }
 
 }  // namespace greenmoe
