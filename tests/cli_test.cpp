@@ -15,6 +15,7 @@
 namespace greenmoe {
 namespace {
 
+namespace fs = std::filesystem;
 using testing::run_command;
 
 std::string bin() {
@@ -133,6 +134,64 @@ TEST(Cli, SecondTrainIntoABusyRunFolderIsRefused) {
     const auto second = run_command(train);
     expect_one_error_line(
         second, "in use by another greenmoe process (pid " + std::to_string(first.pid) + ")");
+}
+
+TEST(Cli, SigintDuringTrainingSavesLogsAndExits130) {
+    testing::TempDir tmp;
+    std::vector<uint16_t> tokens(20000);
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint16_t>(i % 1000);
+    write_token_shard(tmp / "d.bin", tokens.data(), tokens.size());
+    const auto run = tmp / "run";
+    // The nano preset, on a tiny data set, for far more steps than the test waits for;
+    // SIGINT once three steps are logged.
+    const std::string train =
+        bin() + " train --config " +
+        (fs::path(GREENMOE_SOURCE_DIR) / "configs/nano.json").string() +
+        " --set data.train=" + (tmp / "d.bin").string() +
+        " --set eval.val_every=0 --set eval.sample_every=0 --set train.log_every=1"
+        " --set train.max_steps=100000 --out " +
+        run.string();
+    std::string script = train;
+    script += " >";
+    script += (tmp / "out.txt").string();
+    script += " 2>&1 &\npid=$!\nfor i in $(seq 1200); do\n  n=$(grep -c '\"type\":\"train\"' ";
+    script += (run / "log.jsonl").string();
+    script +=
+        " 2>/dev/null)\n  [ \"${n:-0}\" -ge 3 ] && break\n  sleep 0.1\ndone\n"
+        "kill -INT $pid\nwait $pid\necho \"exit=$?\"\n";
+    testing::write_text_file(tmp / "run.sh", script);
+    const auto r = run_command("bash " + (tmp / "run.sh").string());
+    const std::string out = testing::read_text_file(tmp / "out.txt");
+    EXPECT_NE(r.output.find("exit=130"), std::string::npos) << r.output << out;
+    EXPECT_NE(out.find("stopped by SIGINT after step"), std::string::npos) << out;
+    const auto latest = testing::read_text_file(run / "checkpoints/latest");
+    EXPECT_EQ(latest.rfind("step_", 0), 0u) << latest;
+    // The emissions row of the interrupted segment, and the log's last records.
+    const std::string csv = testing::read_text_file(run / "emissions.csv");
+    EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << csv;
+    const std::string log = testing::read_text_file(run / "log.jsonl");
+    EXPECT_NE(log.find("\"stopped_by\":\"SIGINT\""), std::string::npos) << log;
+}
+
+TEST(Cli, TrainWithoutConfigSaysWhichSettingsItUses) {
+    testing::TempDir tmp;
+    std::vector<uint16_t> tokens(5000);
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<uint16_t>(i % 100);
+    write_token_shard(tmp / "d.bin", tokens.data(), tokens.size());
+    // tiny_train_args without -q (the note is a progress line).
+    std::string command = bin();
+    command += " train --no-energy --set data.train=";
+    command += (tmp / "d.bin").string();
+    command +=
+        " --set model.n_layer=1 --set model.n_head=1 --set model.n_embd=16"
+        " --set model.block_size=16 --set train.batch_size=2 --set train.seq_len=16"
+        " --set eval.val_every=0 --set train.max_steps=2 --out ";
+    command += (tmp / "run").string();
+    command += " 2>&1";
+    const auto r = run_command(command);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("no --config: the built-in defaults (1 layers"), std::string::npos)
+        << r.output;
 }
 
 TEST(Cli, TruncatedShardIsOneClearError) {
