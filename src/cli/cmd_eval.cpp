@@ -17,6 +17,7 @@
 #include "greenmoe/model/model_loader.h"
 #include "greenmoe/text/tokenizer_files.h"
 #include "greenmoe/train/checkpoint.h"
+#include "greenmoe/train/datasets.h"
 #include "greenmoe/train/train_config.h"
 
 namespace greenmoe::cli {

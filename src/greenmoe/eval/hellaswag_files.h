@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "greenmoe/train/datasets.h"
+#include "greenmoe/io/data_locations.h"
 
 namespace greenmoe {
 

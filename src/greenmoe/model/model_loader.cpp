@@ -2,9 +2,9 @@
 #include "greenmoe/model/model_loader.h"
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/io/checkpoint_paths.h"
 #include "greenmoe/io/safetensors.h"
 #include "greenmoe/model/gpt_weights.h"
-#include "greenmoe/train/checkpoint.h"
 
 namespace greenmoe {
 

@@ -114,17 +114,6 @@ int remove_unfinished_checkpoints(const fs::path& run_dir) {
     return static_cast<int>(stale.size());
 }
 
-std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
-    const fs::path pointer = run_dir / "checkpoints" / "latest";
-    if (!fs::exists(pointer)) return std::nullopt;
-    std::string name = read_file(pointer);
-    while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
-    const fs::path dir = run_dir / "checkpoints" / name;
-    check(!name.empty() && name.find('/') == std::string::npos && fs::is_directory(dir),
-          "{}: names '{}', which is not a checkpoint folder", pointer.string(), name);
-    return dir;
-}
-
 TrainState read_train_state(const fs::path& checkpoint_dir) {
     const fs::path file = checkpoint_dir / "state.json";
     const auto j = nlohmann::json::parse(read_file(file), nullptr, false);
@@ -171,16 +160,6 @@ TrainState load_checkpoint(const fs::path& checkpoint_dir, GptModel& model, Adam
         }
     }
     return state;
-}
-
-fs::path resolve_checkpoint_weights(const fs::path& path) {
-    if (fs::is_regular_file(path)) return path;
-    if (fs::is_regular_file(path / "model.safetensors")) return path / "model.safetensors";
-    if (auto latest = latest_checkpoint(path)) return *latest / "model.safetensors";
-    fail(
-        "{}: not a checkpoint (expected a weights .safetensors, a checkpoint folder, or a run "
-        "folder with checkpoints/latest)",
-        path.string());
 }
 
 }  // namespace greenmoe

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "greenmoe/io/checkpoint_paths.h"
 #include "greenmoe/model/gpt.h"
 #include "greenmoe/train/adamw.h"
 #include "greenmoe/train/data_loader.h"
@@ -34,9 +35,6 @@ std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir, cons
 // (RunLock): another process may be writing one.
 int remove_unfinished_checkpoints(const std::filesystem::path& run_dir);
 
-// The folder "latest" names, if the run has one.
-std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
-
 // Reads state.json of a checkpoint folder (validated: errors name the file and field).
 TrainState read_train_state(const std::filesystem::path& checkpoint_dir);
 
@@ -44,8 +42,5 @@ TrainState read_train_state(const std::filesystem::path& checkpoint_dir);
 // config; returns the state.
 TrainState load_checkpoint(const std::filesystem::path& checkpoint_dir, GptModel& model,
                            AdamW* optimizer);
-
-// A checkpoint folder, a run folder (its latest checkpoint) or a weights .safetensors.
-std::filesystem::path resolve_checkpoint_weights(const std::filesystem::path& path);
 
 }  // namespace greenmoe

@@ -56,24 +56,6 @@ const KnownDataset& find_dataset(const std::string& name) {
 
 }  // namespace
 
-DataLocations resolve_data_locations(DataLocations given) {
-    if (given.data_dir.empty()) {
-        if (const char* env = std::getenv("GREENMOE_DATA"); env && *env) given.data_dir = env;
-    }
-    if (given.cache_dir.empty()) {
-        if (const char* env = std::getenv("GREENMOE_CACHE"); env && *env) {
-            given.cache_dir = env;
-        } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
-            given.cache_dir = fs::path(xdg) / "greenmoe";
-        } else if (const char* home = std::getenv("HOME"); home && *home) {
-            given.cache_dir = fs::path(home) / ".cache" / "greenmoe";
-        } else {
-            given.cache_dir = fs::temp_directory_path() / "greenmoe-cache";
-        }
-    }
-    return given;
-}
-
 fs::path find_or_fetch_raw_dataset(const std::string& name, const DataLocations& where) {
     const KnownDataset& d = find_dataset(name);
     std::string tried;

@@ -5,16 +5,9 @@
 #include <filesystem>
 #include <string>
 
+#include "greenmoe/io/data_locations.h"
+
 namespace greenmoe {
-
-struct DataLocations {
-    std::filesystem::path data_dir;   // --data-dir, else $GREENMOE_DATA (may be empty)
-    std::filesystem::path cache_dir;  // --cache-dir, else $GREENMOE_CACHE, else ~/.cache/greenmoe
-    std::filesystem::path tokenizer_dir;  // folder with encoder.json and vocab.bpe
-};
-
-// Fills empty fields from the environment and defaults.
-DataLocations resolve_data_locations(DataLocations given);
 
 struct ShardPatterns {
     std::string train;
