@@ -1,4 +1,5 @@
-// `greenmoe eval`: HellaSwag accuracy or validation loss of a checkpoint.
+// `greenmoe eval`: HellaSwag accuracy, validation loss or perplexity of a greenmoe checkpoint or
+// a Hugging Face model folder.
 #include <cstdio>
 #include <memory>
 
@@ -12,6 +13,10 @@
 #include "greenmoe/energy/energy_options.h"
 #include "greenmoe/eval/hellaswag.h"
 #include "greenmoe/eval/hellaswag_files.h"
+#include "greenmoe/eval/hf_hellaswag.h"
+#include "greenmoe/eval/hf_perplexity.h"
+#include "greenmoe/eval/hf_text.h"
+#include "greenmoe/eval/perplexity_data.h"
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/model/model_loader.h"
@@ -25,15 +30,20 @@ namespace greenmoe::cli {
 namespace {
 
 struct EvalArgs {
-    std::string checkpoint, task = "hellaswag", data, data_dir, cache_dir, tokenizer, json_out;
+    std::string checkpoint, model, task = "hellaswag", data, data_dir, cache_dir, tokenizer,
+                                   json_out;
     std::string val_data;
     int64_t limit = 0, val_tokens = 0;
-    int batch_items = 16, batch_size = 8;
+    int batch_items = 16, batch_size = 8, context = 0, stride = 0;
     bool quiet = false;
     EnergyOptions energy;
 };
 
-nlohmann::json run_hellaswag(const EvalArgs& args) {
+hf::Tokenizer load_hf_tokenizer(const EvalArgs& args) {
+    return hf::Tokenizer::load(args.tokenizer.empty() ? args.model : args.tokenizer);
+}
+
+nlohmann::json run_hellaswag(const EvalArgs& args, bool hf_model) {
     DataLocations given;
     given.data_dir = args.data_dir;
     given.cache_dir = args.cache_dir;
@@ -41,12 +51,18 @@ nlohmann::json run_hellaswag(const EvalArgs& args) {
     const auto file = find_or_fetch_hellaswag(args.data, where);
     const auto items = read_hellaswag(file, static_cast<size_t>(args.limit));
     check(!items.empty(), "{}: no HellaSwag items", file.string());
-    const auto model = load_model(args.checkpoint, 1, 1);
-    const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args.tokenizer));
     HellaSwagOptions options;
     options.items_per_batch = args.batch_items;
     options.progress = !args.quiet;
-    const HellaSwagResult r = evaluate_hellaswag(*model, tokenizer, items, options);
+    HellaSwagResult r;
+    if (hf_model) {
+        const hf::HfModel model = hf::HfModel::load(args.model);
+        r = evaluate_hellaswag_hf(model, load_hf_tokenizer(args), items, options);
+    } else {
+        const auto model = load_model(args.checkpoint, 1, 1);
+        const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args.tokenizer));
+        r = evaluate_hellaswag(*model, tokenizer, items, options);
+    }
     std::printf(
         "hellaswag: %lld items from %s | completion acc %.4f acc_norm %.4f | harness acc %.4f "
         "acc_norm %.4f | %.1f s (%.1f items/s)%s\n",
@@ -63,6 +79,29 @@ nlohmann::json run_hellaswag(const EvalArgs& args) {
             {"harness_acc_norm", r.harness_acc_norm()},
             {"truncated", r.truncated},
             {"seconds", r.seconds}};
+}
+
+nlohmann::json run_perplexity(const EvalArgs& args, bool hf_model) {
+    usage_check(hf_model,
+                "--task perplexity: {} is not a Hugging Face model folder (config.json with a "
+                "model_type the engine runs); for greenmoe checkpoints use --task val-loss",
+                args.model);
+    usage_check(!args.data.empty(), "--task perplexity needs --data FILE (text or token shard)");
+    const hf::HfModel model = hf::HfModel::load(args.model);
+    const std::vector<int32_t> tokens = read_perplexity_tokens(args.data, load_hf_tokenizer(args));
+    PerplexityOptions options;
+    options.context = args.context;
+    options.stride = args.stride;
+    options.progress = !args.quiet;
+    const PerplexityResult r = evaluate_perplexity(model, tokens, options);
+    std::printf(
+        "perplexity: %.6g (mean NLL %.6f) over %lld tokens of %s | %lld windows of %d, stride %d "
+        "| %.1f s\n",
+        r.perplexity(), r.mean_nll(), static_cast<long long>(r.tokens), args.data.c_str(),
+        static_cast<long long>(r.windows), r.context, r.stride, r.seconds);
+    return {{"task", "perplexity"},     {"data", args.data},  {"perplexity", r.perplexity()},
+            {"mean_nll", r.mean_nll()}, {"tokens", r.tokens}, {"windows", r.windows},
+            {"context", r.context},     {"stride", r.stride}, {"seconds", r.seconds}};
 }
 
 nlohmann::json run_val_loss(const EvalArgs& args) {
@@ -124,13 +163,17 @@ void register_eval(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "eval",
         "Evaluate a model: HellaSwag accuracy (completion style as nanoGPT/llm.c, and "
-        "lm-evaluation-harness style, both reported) or the validation loss.");
+        "lm-evaluation-harness style, both reported), the validation loss, or the perplexity "
+        "of a text.");
+    cmd->add_option("--model", args->model,
+                    "a Hugging Face model folder (config.json, safetensors weights and its "
+                    "tokenizer.json), or anything --checkpoint takes");
     cmd->add_option("--checkpoint", args->checkpoint,
                     "run folder, checkpoint folder, greenmoe model.safetensors, or a Hugging Face "
-                    "GPT-2 folder")
-        ->required();
-    cmd->add_option("--task", args->task, "hellaswag or val-loss")
-        ->check(CLI::IsMember({"hellaswag", "val-loss"}))
+                    "GPT-2 folder");
+    cmd->add_option("--task", args->task,
+                    "hellaswag, val-loss (greenmoe models) or perplexity (Hugging Face models)")
+        ->check(CLI::IsMember({"hellaswag", "val-loss", "perplexity"}))
         ->capture_default_str();
     cmd->add_option("--limit", args->limit,
                     "score only the first N HellaSwag items (default: all of them)")
@@ -138,12 +181,21 @@ void register_eval(CLI::App& app) {
     cmd->add_option("--data", args->data,
                     "HellaSwag file (raw hellaswag_val.jsonl, or llama.cpp's 6-line "
                     "hellaswag_val_full.txt[.bz2]) or a folder holding one; default: the data "
-                    "folder, the cache, then a download of the public jsonl");
+                    "folder, the cache, then a download of the public jsonl. --task perplexity: "
+                    "a text file, or an llm.c .bin / .npy token shard");
+    cmd->add_option("--context", args->context,
+                    "perplexity window in tokens (default: max_position_embeddings)")
+        ->check(in_range(2, 1 << 30));
+    cmd->add_option("--stride", args->stride,
+                    "perplexity window step (default: the window, no overlap)")
+        ->check(positive_count());
     cmd->add_option("--data-dir", args->data_dir, "folder with datasets (default: $GREENMOE_DATA)");
     cmd->add_option(
         "--cache-dir", args->cache_dir,
         "downloads and prepared shards (default: $GREENMOE_CACHE or ~/.cache/greenmoe)");
-    cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
+    cmd->add_option("--tokenizer", args->tokenizer,
+                    "GPT-2 BPE folder (encoder.json, vocab.bpe) for greenmoe models; a "
+                    "tokenizer.json or its folder for a Hugging Face model (default: the model's)");
     cmd->add_option("--batch-items", args->batch_items, "HellaSwag items scored together")
         ->check(positive_count())
         ->capture_default_str();
@@ -159,10 +211,21 @@ void register_eval(CLI::App& app) {
     cmd->add_flag("-q,--quiet", args->quiet, "no progress bar");
     add_energy_options(cmd, args->energy);
     cmd->callback([args]() {
-        EnergyMonitor energy(args->energy);
+        usage_check(args->model.empty() != args->checkpoint.empty(),
+                    "give the model with --model DIR (or --checkpoint), once");
+        EvalArgs a = *args;
+        if (a.model.empty()) a.model = a.checkpoint;
+        if (a.checkpoint.empty()) a.checkpoint = a.model;
+        const bool hf_model = is_hf_engine_model(a.model);
+        usage_check(
+            !hf_model || a.task != "val-loss",
+            "--task val-loss: {} is a Hugging Face model; use --task perplexity --data FILE",
+            a.model);
+        EnergyMonitor energy(a.energy);
         energy.begin_window("eval");
-        nlohmann::json result =
-            args->task == "hellaswag" ? run_hellaswag(*args) : run_val_loss(*args);
+        nlohmann::json result = a.task == "hellaswag"    ? run_hellaswag(a, hf_model)
+                                : a.task == "perplexity" ? run_perplexity(a, hf_model)
+                                                         : run_val_loss(a);
         const EnergyMeasurement m = energy.end_window("eval");
         if (energy.enabled()) {
             std::fprintf(stderr, "%s\n", energy.summary_line(m).c_str());
@@ -170,7 +233,11 @@ void register_eval(CLI::App& app) {
             result["co2e_g"] = m.co2e_g;
             result["energy_source"] = m.source_label;
         }
-        if (!args->json_out.empty()) write_file_atomic(args->json_out, result.dump(2) + "\n");
+        if (!a.json_out.empty()) {
+            std::string text = result.dump(2);
+            text += "\n";
+            write_file_atomic(a.json_out, text);
+        }
     });
 }
 

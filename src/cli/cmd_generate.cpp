@@ -1,11 +1,14 @@
-// `greenmoe generate`: sample text from a checkpoint.
+// `greenmoe generate`: sample text from a greenmoe checkpoint or a Hugging Face model folder.
 #include <cstdio>
 #include <memory>
 
 #include "commands.h"
+#include "greenmoe/core/error.h"
 #include "greenmoe/core/option_checks.h"
 #include "greenmoe/energy/energy_monitor.h"
 #include "greenmoe/energy/energy_options.h"
+#include "greenmoe/eval/hf_generate_text.h"
+#include "greenmoe/eval/hf_text.h"
 #include "greenmoe/eval/sampler.h"
 #include "greenmoe/model/model_loader.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
@@ -13,24 +16,71 @@
 
 namespace greenmoe::cli {
 
+namespace {
+
+struct GenerateArgs {
+    std::string checkpoint, model, prompt, tokenizer;
+    SampleOptions sample;
+    double top_p = 1.0;
+    bool no_cache = false;
+    EnergyOptions energy;
+};
+
+// A Hugging Face model with its own tokenizer; the text is printed as it comes.
+int64_t generate_hf(const GenerateArgs& args) {
+    usage_check(!args.no_cache, "--no-cache: only greenmoe checkpoints have that mode, not {}",
+                args.model);
+    const hf::HfModel model = hf::HfModel::load(args.model);
+    const hf::Tokenizer tokenizer =
+        hf::Tokenizer::load(args.tokenizer.empty() ? args.model : args.tokenizer);
+    hf::GenerateOptions options;
+    options.max_new_tokens = args.sample.max_new_tokens;
+    options.temperature = args.sample.temperature;
+    options.top_k = args.sample.top_k;
+    options.top_p = args.top_p;
+    options.seed = args.sample.seed;
+    std::fputs(args.prompt.c_str(), stdout);
+    const GeneratedText out =
+        generate_text(model, tokenizer, args.prompt, options, [](const std::string& piece) {
+            std::fputs(piece.c_str(), stdout);
+            std::fflush(stdout);
+        });
+    std::fputs("\n", stdout);
+    return out.new_tokens;
+}
+
+int64_t generate_greenmoe(const GenerateArgs& args, const std::string& path) {
+    usage_check(args.top_p >= 1.0,
+                "--top-p: greenmoe checkpoints sample with top-k only; {} is not a Hugging Face "
+                "model folder",
+                path);
+    const auto model = load_model(path, 1, args.no_cache ? 0 : 1);
+    const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args.tokenizer));
+    std::vector<int> prompt = args.prompt.empty() ? std::vector<int>{tokenizer.eot_token()}
+                                                  : tokenizer.encode(args.prompt);
+    const std::vector<int> out = args.no_cache ? generate_recompute(*model, prompt, args.sample)
+                                               : generate(*model, prompt, args.sample);
+    std::printf("%s%s\n", args.prompt.c_str(), tokenizer.decode(out).c_str());
+    return static_cast<int64_t>(out.size());
+}
+
+}  // namespace
+
 void register_generate(CLI::App& app) {
-    struct Args {
-        std::string checkpoint, prompt, tokenizer;
-        SampleOptions sample;
-        bool no_cache = false;
-        EnergyOptions energy;
-    };
-    auto args = std::make_shared<Args>();
+    auto args = std::make_shared<GenerateArgs>();
     args->sample.max_new_tokens = 100;
     CLI::App* cmd = app.add_subcommand(
         "generate",
         "Generate text from a trained model. A key/value cache makes each new token one "
         "position of work.");
+    cmd->add_option("--model", args->model,
+                    "a Hugging Face model folder (config.json, safetensors weights and its "
+                    "tokenizer.json), or anything --checkpoint takes");
     cmd->add_option("--checkpoint", args->checkpoint,
                     "run folder, checkpoint folder, greenmoe model.safetensors, or a Hugging Face "
-                    "GPT-2 folder")
-        ->required();
-    cmd->add_option("-p,--prompt", args->prompt, "text to continue (default: <|endoftext|>)");
+                    "GPT-2 folder");
+    cmd->add_option("-p,--prompt", args->prompt,
+                    "text to continue (default: <|endoftext|>, or a Hugging Face model's BOS)");
     cmd->add_option("-n,--max-tokens", args->sample.max_new_tokens, "tokens to generate")
         ->check(positive_count())
         ->capture_default_str();
@@ -41,26 +91,32 @@ void register_generate(CLI::App& app) {
                     "sample among the k most likely tokens (k ≥ the vocabulary: all of them)")
         ->check(positive_count())
         ->capture_default_str();
+    cmd->add_option("--top-p", args->top_p,
+                    "nucleus sampling: the fewest most likely tokens holding this probability "
+                    "(Hugging Face models)")
+        ->check(in_range(0, 1, true))
+        ->capture_default_str();
     cmd->add_option("--seed", args->sample.seed, "random seed")->capture_default_str();
-    cmd->add_option("--tokenizer", args->tokenizer, "folder with encoder.json and vocab.bpe");
+    cmd->add_option("--tokenizer", args->tokenizer,
+                    "GPT-2 BPE folder (encoder.json, vocab.bpe) for greenmoe models; a "
+                    "tokenizer.json or its folder for a Hugging Face model (default: the model's)");
     cmd->add_flag("--no-cache", args->no_cache,
                   "re-run the whole text for every token (slow; for comparison)");
     add_energy_options(cmd, args->energy);
     cmd->callback([args]() {
+        usage_check(args->model.empty() != args->checkpoint.empty(),
+                    "give the model with --model DIR (or --checkpoint), once");
+        const std::string path = args->model.empty() ? args->checkpoint : args->model;
         EnergyMonitor energy(args->energy);
         energy.begin_window("generate");
-        const auto model = load_model(args->checkpoint, 1, args->no_cache ? 0 : 1);
-        const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args->tokenizer));
-        std::vector<int> prompt = args->prompt.empty() ? std::vector<int>{tokenizer.eot_token()}
-                                                       : tokenizer.encode(args->prompt);
-        const std::vector<int> out = args->no_cache
-                                         ? generate_recompute(*model, prompt, args->sample)
-                                         : generate(*model, prompt, args->sample);
-        std::printf("%s%s\n", args->prompt.c_str(), tokenizer.decode(out).c_str());
+        const bool hf_model = is_hf_engine_model(path);
+        GenerateArgs a = *args;
+        a.model = path;
+        const int64_t made = hf_model ? generate_hf(a) : generate_greenmoe(a, path);
         const EnergyMeasurement m = energy.end_window("generate");
         if (energy.enabled()) {
-            std::fprintf(stderr, "%zu tokens, %.3g J/token | %s\n", out.size(),
-                         out.empty() ? 0.0 : m.total_joules_with_pue / double(out.size()),
+            std::fprintf(stderr, "%lld tokens, %.3g J/token | %s\n", static_cast<long long>(made),
+                         made == 0 ? 0.0 : m.total_joules_with_pue / double(made),
                          energy.summary_line(m).c_str());
         }
     });

@@ -1,0 +1,162 @@
+// HellaSwag for Hugging Face models (see hf_hellaswag.h).
+#include "greenmoe/eval/hf_hellaswag.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "greenmoe/core/error.h"
+#include "greenmoe/core/progress.h"
+#include "greenmoe/eval/hf_text.h"
+#include "greenmoe/hf/scoring.h"
+
+namespace greenmoe {
+
+namespace {
+
+struct Request {
+    std::vector<int32_t> context;
+    std::vector<std::vector<int32_t>> endings;  // four
+    bool truncated = false;
+};
+
+std::vector<int32_t> to_ids(const std::vector<int>& v) {
+    return std::vector<int32_t>(v.begin(), v.end());
+}
+
+// Completion style: context and " " + ending encoded apart.
+Request completion_request(const hf::Tokenizer& tokenizer, const std::vector<int32_t>& prefix,
+                           const std::string& context, const std::array<std::string, 4>& endings) {
+    Request r;
+    r.context = prefix;
+    const auto ctx = tokenizer.encode(context, false);
+    r.context.insert(r.context.end(), ctx.begin(), ctx.end());
+    for (const auto& e : endings) {
+        std::string text = " ";
+        text += e;
+        r.endings.push_back(to_ids(tokenizer.encode(text, false)));
+    }
+    return r;
+}
+
+// Harness style: the continuation is what encoding context + " " + ending adds past the
+// context's own encoding; trailing spaces of the context move to the continuation, as the
+// harness's _encode_pair moves them.
+Request harness_request(const hf::Tokenizer& tokenizer, const std::vector<int32_t>& prefix,
+                        const std::string& text, const std::array<std::string, 4>& endings) {
+    const size_t kept = text.find_last_not_of(' ') + 1;  // npos + 1 = 0: all spaces
+    const std::string context = text.substr(0, kept);
+    Request r;
+    r.context = prefix;
+    const auto ctx = tokenizer.encode(context, false);
+    r.context.insert(r.context.end(), ctx.begin(), ctx.end());
+    for (const auto& e : endings) {
+        std::string whole_text = text;
+        whole_text += " ";
+        whole_text += e;
+        const auto whole = tokenizer.encode(whole_text, false);
+        const size_t skip = std::min(ctx.size(), whole.size());
+        r.endings.emplace_back(whole.begin() + static_cast<ptrdiff_t>(skip), whole.end());
+    }
+    return r;
+}
+
+// Fills an empty context, checks the endings, and cuts the context's front to fit `limit`.
+void fit(Request& r, int32_t empty_context_token, size_t limit) {
+    if (r.context.empty()) r.context.push_back(empty_context_token);
+    size_t longest = 0;
+    for (size_t i = 0; i < r.endings.size(); ++i) {
+        check(!r.endings[i].empty(), "hellaswag: ending {} encodes to no tokens", i);
+        if (limit > 1 && r.endings[i].size() >= limit) r.endings[i].resize(limit - 1);
+        longest = std::max(longest, r.endings[i].size());
+    }
+    if (limit > 0 && r.context.size() > limit - longest) {
+        r.context.erase(r.context.begin(),
+                        r.context.end() - static_cast<ptrdiff_t>(limit - longest));
+        r.truncated = true;
+    }
+}
+
+// Summed log-likelihood and token count of each ending.
+std::array<hf::ContinuationScore, 4> score(const hf::HfModel& model, const Request& r) {
+    const auto scores = hf::score_continuations(model, r.context, r.endings);
+    std::array<hf::ContinuationScore, 4> out;
+    std::copy_n(scores.begin(), 4, out.begin());
+    return out;
+}
+
+int utf8_length(const std::string& s) {
+    int n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+}
+
+template <typename Better>
+int best_of(const std::array<double, 4>& v, Better better) {
+    int best = 0;
+    for (int i = 1; i < 4; ++i) {
+        if (better(v[size_t(i)], v[size_t(best)])) best = i;
+    }
+    return best;
+}
+
+}  // namespace
+
+HellaSwagResult evaluate_hellaswag_hf(const hf::HfModel& model, const hf::Tokenizer& tokenizer,
+                                      const std::vector<HellaSwagItem>& items,
+                                      const HellaSwagOptions& options) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<int32_t> prefix = bos_prefix(tokenizer);
+    const int32_t empty_token = empty_context_token(model, tokenizer);
+    const auto limit = static_cast<size_t>(std::max(0, model.config().rope.max_position));
+    std::unique_ptr<ProgressBar> bar;
+    if (options.progress) bar = std::make_unique<ProgressBar>("hellaswag", items.size(), "items");
+    HellaSwagResult result;
+    result.scores.resize(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+        const HellaSwagItem& item = items[i];
+        Request completion =
+            completion_request(tokenizer, prefix, item.raw_context, item.raw_endings);
+        Request harness = harness_request(tokenizer, prefix, item.context, item.endings);
+        fit(completion, empty_token, limit);
+        fit(harness, empty_token, limit);
+        const auto c = score(model, completion);
+        const bool same =
+            harness.context == completion.context && harness.endings == completion.endings;
+        const auto h = same ? c : score(model, harness);
+        HellaSwagScore& s = result.scores[i];
+        std::array<double, 4> loglik_norm{};
+        for (size_t j = 0; j < 4; ++j) {
+            s.sum_loss[j] = -c[j].log_likelihood;
+            s.ending_tokens[j] = static_cast<int>(c[j].tokens);
+            s.mean_loss[j] = s.sum_loss[j] / double(s.ending_tokens[j]);
+            s.loglik[j] = h[j].log_likelihood;
+            s.ending_chars[j] = std::max(1, utf8_length(item.endings[j]));
+            loglik_norm[j] = s.loglik[j] / s.ending_chars[j];
+        }
+        auto lower = [](double a, double b) { return a < b; };
+        auto higher = [](double a, double b) { return a > b; };
+        s.pred = best_of(s.sum_loss, lower);
+        s.pred_norm = best_of(s.mean_loss, lower);
+        s.harness_pred = best_of(s.loglik, higher);
+        s.harness_pred_norm = best_of(loglik_norm, higher);
+        s.truncated = completion.truncated || harness.truncated;
+        result.items += 1;
+        result.correct += s.pred == item.label;
+        result.correct_norm += s.pred_norm == item.label;
+        result.harness_correct += s.harness_pred == item.label;
+        result.harness_correct_norm += s.harness_pred_norm == item.label;
+        result.truncated += s.truncated;
+        if (bar) bar->update(i + 1, fmt::format("acc_norm {:.4f}", result.acc_norm()));
+        if (options.on_batch) options.on_batch(static_cast<int64_t>(i + 1), items.size());
+    }
+    if (bar) bar->finish(fmt::format("acc_norm {:.4f}", result.acc_norm()));
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return result;
+}
+
+}  // namespace greenmoe
