@@ -67,12 +67,21 @@ TEST_P(HfPruned, PrunedModelEqualsMaskedOriginal) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, HfPruned,
                          ::testing::Values("mixtral", "qwen3_moe", "deepseek_v2",
-                                           "generated/qwen2_moe"),
+                                           "generated/qwen2_moe", "generated/olmoe",
+                                           "generated/granitemoe", "generated/granitemoe_sharded"),
                          [](const auto& info) {
                              std::string name = info.param;
                              std::replace(name.begin(), name.end(), '/', '_');
                              return name;
                          });
+
+// GraniteMoE with a shared expert: the fused expert tensors lose the pruned experts' slices,
+// the shared MLP stays.
+TEST(HfPruned, GraniteMoeSharedFusedExperts) {
+    TempDir tmp;
+    const fs::path dir = greenmoe::testing::hf_fixture_folder(tmp, "tiny_granitemoeshared");
+    expect_pruned_equals_masked(dir, 2, moeits::Criterion::Nmi, tmp);
+}
 
 // DeepSeek-V3's sigmoid scores with e_score_correction_bias (sliced by simplify), with one
 // expert group so that a pruned model can run it.

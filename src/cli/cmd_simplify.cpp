@@ -69,7 +69,8 @@ void register_simplify(CLI::App& app) {
     cmd->add_option("--weights", args->weights,
                     "weights of the matrix kinds in the similarity, comma-separated in the "
                     "architecture's order (default: Mixtral w1,w2,w3 1/3 each; Qwen/DeepSeek "
-                    "gate,up,down 0.2,0.4,0.4; greenmoe c_fc,c_proj 0.5,0.5)");
+                    "and OLMoE gate,up,down 0.2,0.4,0.4; GraniteMoE input_linear,output_linear "
+                    "0.6,0.4; greenmoe c_fc,c_proj 0.5,0.5)");
     cmd->add_option("--nmi-cache", args->nmi_cache,
                     "folder of cached similarity matrices (default OUT/nmi); an earlier "
                     "output's nmi folder of the same model is reused");

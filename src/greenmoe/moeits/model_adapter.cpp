@@ -11,6 +11,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/half.h"
+#include "greenmoe/hf/hf_config.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/model/gpt_config.h"
 #include "greenmoe/moeits/nmi.h"
@@ -25,63 +26,90 @@ namespace {
 
 constexpr const char* kGreenmoeConfigKey = "greenmoe.model";
 
-// How one Hugging Face architecture names its MoE tensors.
+// What MoEITS adds to an architecture: the matrices it compares (spec §2), their weights,
+// and the config key of the routed expert count that a pruned config rewrites. Where the
+// tensors are, which layers have experts and how many, and top-k come from the engine's
+// description (hf/architectures.cpp), so simplify prunes what the engine runs.
 struct HfArchitecture {
     const char* model_type;
     const char* class_name;  // config.json "architectures"
-    const char* moe_module;  // inside model.layers.N.
     std::vector<std::string> kinds;
     std::vector<double> weights;
-    const char* experts_key;                   // config key of the routed expert count
-    std::vector<std::string> shared_prefixes;  // inside moe_module
+    const char* experts_key;
 };
 
+// Granite's input_linear stacks gate and up (0.2 + 0.4 of the Qwen/DeepSeek weights).
+std::vector<double> fused_kind_weights() {
+    return {0.6, 0.4};
+}
+
 const std::vector<HfArchitecture>& hf_architectures() {
+    const std::vector<std::string> gate_up_down = {"gate_proj", "up_proj", "down_proj"};
+    const std::vector<std::string> fused = {"input_linear", "output_linear"};
     static const std::vector<HfArchitecture> kArchs = {
         {"mixtral",
          "MixtralForCausalLM",
-         "block_sparse_moe.",
          {"w1", "w2", "w3"},
          mixtral_kind_weights(),
-         "num_local_experts",
-         {}},
-        {"qwen2_moe",
-         "Qwen2MoeForCausalLM",
-         "mlp.",
-         {"gate_proj", "up_proj", "down_proj"},
-         qwen_deepseek_kind_weights(),
-         "num_experts",
-         {"shared_expert.", "shared_expert_gate."}},
-        {"qwen3_moe",
-         "Qwen3MoeForCausalLM",
-         "mlp.",
-         {"gate_proj", "up_proj", "down_proj"},
-         qwen_deepseek_kind_weights(),
-         "num_experts",
-         {}},
-        {"deepseek",
-         "DeepseekForCausalLM",
-         "mlp.",
-         {"gate_proj", "up_proj", "down_proj"},
-         qwen_deepseek_kind_weights(),
-         "n_routed_experts",
-         {"shared_experts."}},
-        {"deepseek_v2",
-         "DeepseekV2ForCausalLM",
-         "mlp.",
-         {"gate_proj", "up_proj", "down_proj"},
-         qwen_deepseek_kind_weights(),
-         "n_routed_experts",
-         {"shared_experts."}},
-        {"deepseek_v3",
-         "DeepseekV3ForCausalLM",
-         "mlp.",
-         {"gate_proj", "up_proj", "down_proj"},
-         qwen_deepseek_kind_weights(),
-         "n_routed_experts",
-         {"shared_experts."}},
+         "num_local_experts"},
+        {"qwen2_moe", "Qwen2MoeForCausalLM", gate_up_down, qwen_deepseek_kind_weights(),
+         "num_experts"},
+        {"qwen3_moe", "Qwen3MoeForCausalLM", gate_up_down, qwen_deepseek_kind_weights(),
+         "num_experts"},
+        {"deepseek", "DeepseekForCausalLM", gate_up_down, qwen_deepseek_kind_weights(),
+         "n_routed_experts"},
+        {"deepseek_v2", "DeepseekV2ForCausalLM", gate_up_down, qwen_deepseek_kind_weights(),
+         "n_routed_experts"},
+        {"deepseek_v3", "DeepseekV3ForCausalLM", gate_up_down, qwen_deepseek_kind_weights(),
+         "n_routed_experts"},
+        {"olmoe", "OlmoeForCausalLM", gate_up_down, qwen_deepseek_kind_weights(), "num_experts"},
+        {"granitemoe", "GraniteMoeForCausalLM", fused, fused_kind_weights(), "num_local_experts"},
+        {"granitemoeshared", "GraniteMoeSharedForCausalLM", fused, fused_kind_weights(),
+         "num_local_experts"},
     };
     return kArchs;
+}
+
+// Where one model keeps its MoE tensors and how many experts each layer routes to.
+struct Layout {
+    hf::TensorNames names;
+    std::vector<int> experts;  // per layer (0: dense)
+    int top_k = 0;
+};
+
+int json_int(const Json& config, const std::string& key, const std::string& where);
+
+// DeepSeek-MoE (V1) runs in no engine yet; its tensors sit where DeepSeek-V2 keeps them.
+Layout deepseek_v1_layout(const Json& config, const std::string& where, int num_layers) {
+    Layout l;
+    l.names.shared = "mlp.shared_experts.";
+    l.top_k = json_int(config, "num_experts_per_tok", where);
+    const int n = json_int(config, "n_routed_experts", where);
+    const int dense_k = config.value("first_k_dense_replace", 0);
+    const int freq = std::max(1, config.value("moe_layer_freq", 1));
+    l.experts.assign(static_cast<size_t>(num_layers), 0);
+    const auto by_block = config.find("num_experts_by_block");
+    const bool listed = by_block != config.end() && !by_block->is_null();
+    check(!listed || (by_block->is_array() && by_block->size() == size_t(num_layers)),
+          "{}: num_experts_by_block must list one expert count per layer ({})", where, num_layers);
+    for (int i = 0; i < num_layers; ++i) {
+        const bool moe = i >= dense_k && i % freq == 0;
+        l.experts[size_t(i)] = listed ? (*by_block)[size_t(i)].get<int>() : moe ? n : 0;
+    }
+    return l;
+}
+
+Layout layout_of(const Json& config, const fs::path& config_path, const std::string& model_type) {
+    if (model_type == "deepseek") {
+        return deepseek_v1_layout(config, config_path.string(),
+                                  config.value("num_hidden_layers", 0));
+    }
+    const hf::ModelConfig m = hf::parse_model_config(config, config_path);
+    Layout l;
+    l.names = m.names;
+    l.top_k = m.moe.top_k;
+    for (const auto& layer : m.layers) l.experts.push_back(layer.n_experts);
+    return l;
 }
 
 std::string supported_list() {
@@ -126,14 +154,15 @@ std::vector<double> resolve_weights(const std::vector<double>& given,
         names += names.empty() ? "" : ", ";
         names += k;
     }
-    check(w.size() == kinds.size(), "--weights: {} has {} matrix kinds ({}), got {} weights", arch,
-          kinds.size(), names, w.size());
+    usage_check(w.size() == kinds.size(), "--weights: {} has {} matrix kinds ({}), got {} weights",
+                arch, kinds.size(), names, w.size());
     double sum = 0.0;
     for (const double v : w) {
-        check(std::isfinite(v) && v >= 0.0, "--weights: weights must be finite and ≥ 0, got {}", v);
+        usage_check(std::isfinite(v) && v >= 0.0,
+                    "--weights: weights must be finite and ≥ 0, got {}", v);
         sum += v;
     }
-    check(sum > 0.0, "--weights: at least one weight must be positive");
+    usage_check(sum > 0.0, "--weights: at least one weight must be positive");
     std::vector<double> out(w.size());
     for (size_t i = 0; i < w.size(); ++i) out[i] = w[i] / sum;
     return out;
@@ -202,7 +231,8 @@ MoeModel MoeModel::open(const fs::path& path, const std::vector<double>& kind_we
 }
 
 void MoeModel::find_hf_layers(const std::vector<double>& kind_weights) {
-    const std::string where = (tensors_.dir() / "config.json").string();
+    const fs::path config_path = tensors_.dir() / "config.json";
+    const std::string where = config_path.string();
     std::string model_type = config_.value("model_type", std::string());
     std::string class_name;
     if (const auto it = config_.find("architectures");
@@ -227,22 +257,25 @@ void MoeModel::find_hf_layers(const std::vector<double>& kind_weights) {
         resolve_weights(kind_weights, arch->weights, arch->kinds, architecture_);
     const int top_k = json_int(config_, "num_experts_per_tok", where);
     check(top_k >= 1, "{}: num_experts_per_tok must be ≥ 1, got {}", where, top_k);
-    const int config_experts = json_int(config_, experts_key_, where);
-    const Json* by_block = nullptr;
-    if (const auto it = config_.find("num_experts_by_block");
-        it != config_.end() && !it->is_null()) {
-        check(it->is_array(), "{}: num_experts_by_block must be a list of expert counts", where);
-        by_block = &*it;
-    }
+    Json described = config_;
+    described["model_type"] = architecture_;
+    // Routing groups do not move tensors; the engine refuses them on a pruned model, which
+    // may still be pruned further.
+    if (described.contains("n_group")) described["n_group"] = 1;
+    if (described.contains("topk_group")) described["topk_group"] = 1;
+    const Layout layout = layout_of(described, config_path, architecture_);
+    const hf::TensorNames& names = layout.names;
+    const std::string moe = names.moe;
+    // The router module: its weight, and beside it DeepSeek-V3's e_score_correction_bias.
+    const std::string router =
+        moe + names.router.substr(0, names.router.size() - std::string("weight").size());
 
     // Group the tensors by layer: experts (index → suffixes), routers, shared experts.
     struct Found {
         std::map<int, std::set<std::string>> experts;
-        std::vector<std::string> router, shared;
-        bool any = false;
+        std::vector<std::string> router, shared, fused;
     };
     std::map<int, Found> found;
-    const std::string moe = arch->moe_module;
     int max_layer = -1;
     for (const auto& name : tensors_.tensor_names()) {
         const std::string head = "model.layers.";
@@ -252,9 +285,8 @@ void MoeModel::find_hf_layers(const std::vector<double>& kind_weights) {
         if (!parse_index(name, pos, '.', layer)) continue;
         max_layer = std::max(max_layer, layer);
         Found& f = found[layer];
-        f.any = true;
         const std::string rest = name.substr(pos);
-        if (rest.rfind(moe + "experts.", 0) == 0) {
+        if (!names.fused_experts && rest.rfind(moe + "experts.", 0) == 0) {
             size_t p = moe.size() + 8;
             int e = 0;
             check(parse_index(rest, p, '.', e),
@@ -262,24 +294,31 @@ void MoeModel::find_hf_layers(const std::vector<double>& kind_weights) {
                   "expert number",
                   tensors_.source().string(), name);
             f.experts[e].insert(rest.substr(p));
-        } else if (rest.rfind(moe + "gate.", 0) == 0) {
+        } else if (names.fused_experts && rest.rfind(moe, 0) == 0 &&
+                   std::find(arch->kinds.begin(), arch->kinds.end(),
+                             rest.substr(moe.size(), rest.find('.', moe.size()) - moe.size())) !=
+                       arch->kinds.end()) {
+            f.fused.push_back(name);
+        } else if (rest.rfind(router, 0) == 0) {
             f.router.push_back(name);
-        } else {
-            for (const auto& sp : arch->shared_prefixes) {
-                if (rest.rfind(moe + sp, 0) == 0) f.shared.push_back(name);
-            }
+        } else if ((!names.shared.empty() && rest.rfind(names.shared, 0) == 0) ||
+                   (!names.shared_gate.empty() && rest == names.shared_gate)) {
+            f.shared.push_back(name);
         }
     }
-    num_layers_ = max_layer + 1;
-    if (const auto it = config_.find("num_hidden_layers");
-        it != config_.end() && it->is_number_integer()) {
-        num_layers_ = std::max(num_layers_, it->get<int>());
-    }
+    num_layers_ = std::max(max_layer + 1, static_cast<int>(layout.experts.size()));
 
     const int dense_k = config_.value("first_k_dense_replace", 0);
     for (int l = 0; l < num_layers_; ++l) {
         const auto fit = found.find(l);
-        if (fit == found.end() || fit->second.experts.empty()) {
+        const bool has_experts =
+            fit != found.end() && (!fit->second.experts.empty() || !fit->second.fused.empty());
+        const int expected =
+            static_cast<size_t>(l) < layout.experts.size() ? layout.experts[size_t(l)] : 0;
+        const std::string lw = fmt::format("{}: layer {}", tensors_.source().string(), l);
+        if (!has_experts) {
+            check(expected == 0, "{}: {} says {} experts but the weights have none", lw, where,
+                  expected);
             std::string why = "dense MLP (no routed experts)";
             if (l < dense_k) why = fmt::format("dense MLP (first_k_dense_replace = {})", dense_k);
             skipped_.push_back({l, why});
@@ -292,55 +331,75 @@ void MoeModel::find_hf_layers(const std::vector<double>& kind_weights) {
         layer.kind_names = arch->kinds;
         layer.kind_weights = weights;
         layer.experts_prefix = fmt::format("model.layers.{}.{}experts.", l, moe);
-        layer.n_experts = static_cast<int>(f.experts.size());
-        const std::string lw = fmt::format("{}: layer {}", tensors_.source().string(), l);
-        check(f.experts.rbegin()->first == layer.n_experts - 1,
-              "{}: expert numbers are not 0..{} (found expert {} among {} experts)", lw,
-              layer.n_experts - 1, f.experts.rbegin()->first, layer.n_experts);
-        int expected = config_experts;
-        if (by_block != nullptr) {
-            check(static_cast<size_t>(l) < by_block->size() && (*by_block)[l].is_number_integer(),
-                  "{}: num_experts_by_block has no integer entry for layer {}", where, l);
-            expected = (*by_block)[l].get<int>();
+        const char* count_key =
+            config_.contains("num_experts_by_block") && !config_["num_experts_by_block"].is_null()
+                ? "num_experts_by_block"
+                : experts_key_.c_str();
+        if (names.fused_experts) {
+            // Granite: one tensor per matrix kind, the expert its first dimension.
+            layer.stacked = true;
+            layer.experts_prefix = fmt::format("model.layers.{}.{}", l, moe);
+            for (const auto& kind : arch->kinds) {
+                const std::string name = layer.experts_prefix + kind + ".weight";
+                check(tensors_.find(name) != nullptr, "{}: no fused expert tensor '{}'", lw, name);
+                layer.kind_tensors.push_back(name);
+            }
+            std::sort(f.fused.begin(), f.fused.end());
+            layer.stacked_tensors = f.fused;
+            layer.n_experts = static_cast<int>(tensors_.get(layer.kind_tensors[0]).shape.at(0));
+            for (const auto& n : layer.stacked_tensors) {
+                const TensorInfo& t = tensors_.get(n);
+                check(!t.shape.empty() && t.shape[0] == layer.n_experts,
+                      "{}: tensor '{}' has shape {}, expected {} experts in its first dimension",
+                      lw, n, shape_text(t.shape), layer.n_experts);
+                layer.params_per_expert += t.numel() / layer.n_experts;
+            }
+        } else {
+            layer.n_experts = static_cast<int>(f.experts.size());
+            check(f.experts.rbegin()->first == layer.n_experts - 1,
+                  "{}: expert numbers are not 0..{} (found expert {} among {} experts)", lw,
+                  layer.n_experts - 1, f.experts.rbegin()->first, layer.n_experts);
         }
         check(layer.n_experts == expected, "{}: has {} experts in the weights but {} says {} = {}",
-              lw, layer.n_experts, where,
-              by_block != nullptr ? "num_experts_by_block" : experts_key_, expected);
-        const auto& suffixes = f.experts.begin()->second;
-        for (const auto& [e, s] : f.experts) {
-            if (s != suffixes) {
-                std::string missing;
-                for (const auto& x : suffixes) {
-                    if (s.count(x)) continue;
-                    missing += missing.empty() ? "" : ", ";
-                    missing += x;
+              lw, layer.n_experts, where, count_key, expected);
+        if (!names.fused_experts) {
+            const auto& suffixes = f.experts.begin()->second;
+            for (const auto& [e, s] : f.experts) {
+                if (s != suffixes) {
+                    std::string missing;
+                    for (const auto& x : suffixes) {
+                        if (s.count(x)) continue;
+                        missing += missing.empty() ? "" : ", ";
+                        missing += x;
+                    }
+                    for (const auto& x : s) {
+                        if (suffixes.count(x)) continue;
+                        missing += missing.empty() ? "" : ", ";
+                        missing += x;
+                    }
+                    fail("{}: expert {} does not have the same tensors as expert 0 (differs in {})",
+                         lw, e, missing);
                 }
-                for (const auto& x : s) {
-                    if (suffixes.count(x)) continue;
-                    missing += missing.empty() ? "" : ", ";
-                    missing += x;
+            }
+            layer.expert_suffixes.assign(suffixes.begin(), suffixes.end());
+            for (const auto& kind : arch->kinds) {
+                std::string suffix = kind;
+                suffix += ".weight";
+                check(suffixes.count(suffix), "{}: experts have no '{}' tensor (expected {})", lw,
+                      suffix, layer.expert_tensor(0, suffix));
+                layer.kind_tensors.push_back(suffix);
+            }
+            for (const auto& s : layer.expert_suffixes) {
+                const TensorInfo& t0 = tensors_.get(layer.expert_tensor(0, s));
+                layer.params_per_expert += t0.numel();
+                for (int e = 1; e < layer.n_experts; ++e) {
+                    const TensorInfo& t = tensors_.get(layer.expert_tensor(e, s));
+                    check(t.shape == t0.shape, "{}: '{}' has shape {} but expert 0's has {}", lw,
+                          t.name, shape_text(t.shape), shape_text(t0.shape));
                 }
-                fail("{}: expert {} does not have the same tensors as expert 0 (differs in {})", lw,
-                     e, missing);
             }
         }
-        layer.expert_suffixes.assign(suffixes.begin(), suffixes.end());
-        for (const auto& kind : arch->kinds) {
-            const std::string suffix = kind + ".weight";
-            check(suffixes.count(suffix), "{}: experts have no '{}' tensor (expected {})", lw,
-                  suffix, layer.expert_tensor(0, suffix));
-            layer.kind_tensors.push_back(suffix);
-        }
-        for (const auto& s : layer.expert_suffixes) {
-            const TensorInfo& t0 = tensors_.get(layer.expert_tensor(0, s));
-            layer.params_per_expert += t0.numel();
-            for (int e = 1; e < layer.n_experts; ++e) {
-                const TensorInfo& t = tensors_.get(layer.expert_tensor(e, s));
-                check(t.shape == t0.shape, "{}: '{}' has shape {} but expert 0's has {}", lw,
-                      t.name, shape_text(t.shape), shape_text(t0.shape));
-            }
-        }
-        layer.router_weight = fmt::format("model.layers.{}.{}gate.weight", l, moe);
+        layer.router_weight = fmt::format("model.layers.{}.{}{}", l, moe, names.router);
         check(tensors_.find(layer.router_weight) != nullptr, "{}: no router tensor '{}'", lw,
               layer.router_weight);
         std::sort(f.router.begin(), f.router.end());

@@ -57,7 +57,8 @@ class MoeModel {
     static MoeModel open(const std::filesystem::path& path,
                          const std::vector<double>& kind_weights = {});
 
-    // "mixtral", "qwen2_moe", "qwen3_moe", "deepseek", "deepseek_v2", "deepseek_v3", "greenmoe".
+    // "mixtral", "qwen2_moe", "qwen3_moe", "deepseek", "deepseek_v2", "deepseek_v3", "olmoe",
+    // "granitemoe", "granitemoeshared", "greenmoe".
     const std::string& architecture() const { return architecture_; }
     bool is_greenmoe() const { return architecture_ == "greenmoe"; }
     const std::filesystem::path& path() const { return path_; }

@@ -215,9 +215,9 @@ double percent(int64_t part, int64_t whole) {
 
 // How often the calibration tokens choose each expert of every routed MLP, by block.
 std::map<int, std::vector<int64_t>> routing_counts(const SimplifyOptions& options) {
-    check(!options.calibration_data.empty(),
-          "--criterion frequency needs calibration data: --calibration-data <shard pattern> "
-          "(e.g. the run's validation shards)");
+    usage_check(!options.calibration_data.empty(),
+                "--criterion frequency needs calibration data: --calibration-data <shard pattern> "
+                "(e.g. the run's validation shards)");
     const std::unique_ptr<GptModel> probe = load_model(options.model, 1, 1);
     const int T = std::min(256, probe->config().block_size);
     const std::unique_ptr<GptModel> model = load_model(options.model, 8, T);
@@ -534,19 +534,20 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
     };
     const int targets = int(options.factor.has_value()) + int(options.keep.has_value()) +
                         int(options.reduce_percent.has_value());
-    check(targets == 1, "give exactly one of --factor, --keep and --reduce (got {})", targets);
+    usage_check(targets == 1, "give exactly one of --factor, --keep and --reduce (got {})",
+                targets);
     if (options.factor) {
-        check(std::isfinite(*options.factor), "--factor must be a finite number, got {}",
-              *options.factor);
+        usage_check(std::isfinite(*options.factor), "--factor must be a finite number, got {}",
+                    *options.factor);
     }
-    if (options.keep) check(*options.keep >= 1, "--keep must be ≥ 1, got {}", *options.keep);
+    if (options.keep) usage_check(*options.keep >= 1, "--keep must be ≥ 1, got {}", *options.keep);
     if (options.reduce_percent) {
-        check(*options.reduce_percent > 0.0 && *options.reduce_percent < 100.0,
-              "--reduce must be a percentage in (0, 100), got {}", *options.reduce_percent);
+        usage_check(*options.reduce_percent > 0.0 && *options.reduce_percent < 100.0,
+                    "--reduce must be a percentage in (0, 100), got {}", *options.reduce_percent);
     }
-    check(!options.model.empty(), "--model: no model given");
-    check(!options.out.empty(), "--out: no output folder given");
-    check(options.max_shard_bytes > 0, "--max-shard-size must be positive");
+    usage_check(!options.model.empty(), "--model: no model given");
+    usage_check(!options.out.empty(), "--out: no output folder given");
+    usage_check(options.max_shard_bytes > 0, "--max-shard-size must be positive");
 
     const MoeModel model = MoeModel::open(options.model, options.kind_weights);
     const auto& layers = model.layers();
@@ -569,10 +570,11 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
 
     std::map<int, std::vector<int64_t>> frequency;
     if (options.criterion == Criterion::Frequency) {
-        check(model.architecture() == "greenmoe",
-              "--criterion frequency runs the model on calibration tokens, which greenmoe can "
-              "do for its own checkpoints only ({} is {})",
-              options.model.string(), model.architecture());
+        usage_check(
+            model.architecture() == "greenmoe",
+            "--criterion frequency runs the model on calibration tokens, which greenmoe can "
+            "do for its own checkpoints only ({} is {})",
+            options.model.string(), model.architecture());
         frequency = routing_counts(options);
     }
 
