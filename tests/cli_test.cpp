@@ -231,14 +231,14 @@ TEST(Cli, CorruptCheckpointIsOneClearError) {
     // Truncated weights.
     std::string weights = testing::read_text_file(ckpt / "model.safetensors");
     testing::write_text_file(ckpt / "model.safetensors", weights.substr(0, weights.size() / 2));
-    auto r = run_command(train + " --set train.max_steps=4");
+    auto r = run_command(train + " --set train.max_steps=4 --resume-with-changes train.max_steps");
     expect_one_error_line(r, "model.safetensors");
     r = run_command(bin() + " generate -n 2 --checkpoint " + (tmp / "run").string());
     expect_one_error_line(r, "model.safetensors");
     // Malformed state.
     testing::write_text_file(ckpt / "model.safetensors", weights);
     testing::write_text_file(ckpt / "state.json", "{\"version\": 1, \"step\": ");
-    r = run_command(train + " --set train.max_steps=4");
+    r = run_command(train + " --set train.max_steps=4 --resume-with-changes train.max_steps");
     expect_one_error_line(r, "state.json");
 }
 

@@ -295,7 +295,7 @@ class Trainer {
     void set_up_data();
     void take_model_from_initial_weights();
     void set_up_model();
-    void broadcast_start(int64_t resumed, int64_t adam_step, std::optional<AdamW>& full_moments);
+    void broadcast_start(int64_t& resumed, int64_t adam_step, std::optional<AdamW>& full_moments);
     void say_what_runs() const;
     void validate(int64_t step);
     void hellaswag(int64_t step);
@@ -555,7 +555,7 @@ void Trainer::resume_or_initialize() {
                                           : config_.max_steps;
 }
 
-void Trainer::broadcast_start(int64_t resumed, int64_t adam_step,
+void Trainer::broadcast_start(int64_t& resumed, int64_t adam_step,
                               std::optional<AdamW>& full_moments) {
     const size_t n_floats = model_->layout().total_floats();
     Communicator& comm = *comm_;
