@@ -178,6 +178,27 @@ int best_of(const std::array<double, 4>& v, Better better) {
 
 }  // namespace
 
+void finish_hellaswag_score(const HellaSwagItem& item, HellaSwagScore& s, HellaSwagResult& result) {
+    std::array<double, 4> loglik_norm{};
+    for (size_t j = 0; j < 4; ++j) {
+        s.mean_loss[j] = s.sum_loss[j] / s.ending_tokens[j];
+        s.ending_chars[j] = std::max(1, utf8_length(item.endings[j]));
+        loglik_norm[j] = s.loglik[j] / s.ending_chars[j];
+    }
+    auto lower = [](double a, double b) { return a < b; };
+    auto higher = [](double a, double b) { return a > b; };
+    s.pred = best_of(s.sum_loss, lower);
+    s.pred_norm = best_of(s.mean_loss, lower);
+    s.harness_pred = best_of(s.loglik, higher);
+    s.harness_pred_norm = best_of(loglik_norm, higher);
+    result.items += 1;
+    result.correct += s.pred == item.label;
+    result.correct_norm += s.pred_norm == item.label;
+    result.harness_correct += s.harness_pred == item.label;
+    result.harness_correct_norm += s.harness_pred_norm == item.label;
+    result.truncated += s.truncated;
+}
+
 HellaSwagResult evaluate_hellaswag(const GptModel& model, const Gpt2Tokenizer& tokenizer,
                                    const std::vector<HellaSwagItem>& items,
                                    const HellaSwagOptions& options) {
@@ -239,25 +260,10 @@ HellaSwagResult evaluate_hellaswag(const GptModel& model, const Gpt2Tokenizer& t
             for (size_t j = 0; j < 4; ++j) {
                 s.sum_loss[j] = completion_sums[i].loss[j];
                 s.ending_tokens[j] = completion_sums[i].tokens[j];
-                s.mean_loss[j] = s.sum_loss[j] / s.ending_tokens[j];
                 s.loglik[j] = -harness_sums[i].loss[j];
-                s.ending_chars[j] = std::max(1, utf8_length(item.endings[j]));
             }
-            std::array<double, 4> loglik_norm{};
-            for (size_t j = 0; j < 4; ++j) loglik_norm[j] = s.loglik[j] / s.ending_chars[j];
-            auto lower = [](double a, double b) { return a < b; };
-            auto higher = [](double a, double b) { return a > b; };
-            s.pred = best_of(s.sum_loss, lower);
-            s.pred_norm = best_of(s.mean_loss, lower);
-            s.harness_pred = best_of(s.loglik, higher);
-            s.harness_pred_norm = best_of(loglik_norm, higher);
             s.truncated = completion[i].truncated || harness[i].truncated;
-            result.items += 1;
-            result.correct += s.pred == item.label;
-            result.correct_norm += s.pred_norm == item.label;
-            result.harness_correct += s.harness_pred == item.label;
-            result.harness_correct_norm += s.harness_pred_norm == item.label;
-            result.truncated += s.truncated;
+            finish_hellaswag_score(item, s, result);
         }
         if (bar) {
             bar->update(first + n, fmt::format("acc_norm {:.4f}", result.acc_norm()));

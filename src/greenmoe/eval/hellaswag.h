@@ -47,6 +47,11 @@ struct HellaSwagResult {
     double fraction(int64_t n) const { return items > 0 ? double(n) / double(items) : 0.0; }
 };
 
+// Completes an item's score once sum_loss, ending_tokens, loglik and truncated are set: mean
+// losses, ending lengths in characters, the four predictions (both styles, both
+// normalisations); and counts the item into `result`. Shared by every model kind.
+void finish_hellaswag_score(const HellaSwagItem& item, HellaSwagScore& s, HellaSwagResult& result);
+
 struct HellaSwagOptions {
     int items_per_batch = 16;     // items scored together (their 4 endings each)
     int max_batch_tokens = 2048;  // new positions per forward (bounds the logits buffer)

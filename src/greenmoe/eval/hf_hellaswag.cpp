@@ -89,21 +89,6 @@ std::array<hf::ContinuationScore, 4> score(const hf::HfModel& model, const Reque
     return out;
 }
 
-int utf8_length(const std::string& s) {
-    int n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
-}
-
-template <typename Better>
-int best_of(const std::array<double, 4>& v, Better better) {
-    int best = 0;
-    for (int i = 1; i < 4; ++i) {
-        if (better(v[size_t(i)], v[size_t(best)])) best = i;
-    }
-    return best;
-}
-
 }  // namespace
 
 HellaSwagResult evaluate_hellaswag_hf(const hf::HfModel& model, const hf::Tokenizer& tokenizer,
@@ -129,28 +114,13 @@ HellaSwagResult evaluate_hellaswag_hf(const hf::HfModel& model, const hf::Tokeni
             harness.context == completion.context && harness.endings == completion.endings;
         const auto h = same ? c : score(model, harness);
         HellaSwagScore& s = result.scores[i];
-        std::array<double, 4> loglik_norm{};
         for (size_t j = 0; j < 4; ++j) {
             s.sum_loss[j] = -c[j].log_likelihood;
             s.ending_tokens[j] = static_cast<int>(c[j].tokens);
-            s.mean_loss[j] = s.sum_loss[j] / double(s.ending_tokens[j]);
             s.loglik[j] = h[j].log_likelihood;
-            s.ending_chars[j] = std::max(1, utf8_length(item.endings[j]));
-            loglik_norm[j] = s.loglik[j] / s.ending_chars[j];
         }
-        auto lower = [](double a, double b) { return a < b; };
-        auto higher = [](double a, double b) { return a > b; };
-        s.pred = best_of(s.sum_loss, lower);
-        s.pred_norm = best_of(s.mean_loss, lower);
-        s.harness_pred = best_of(s.loglik, higher);
-        s.harness_pred_norm = best_of(loglik_norm, higher);
         s.truncated = completion.truncated || harness.truncated;
-        result.items += 1;
-        result.correct += s.pred == item.label;
-        result.correct_norm += s.pred_norm == item.label;
-        result.harness_correct += s.harness_pred == item.label;
-        result.harness_correct_norm += s.harness_pred_norm == item.label;
-        result.truncated += s.truncated;
+        finish_hellaswag_score(item, s, result);
         if (bar) bar->update(i + 1, fmt::format("acc_norm {:.4f}", result.acc_norm()));
         if (options.on_batch) options.on_batch(static_cast<int64_t>(i + 1), items.size());
     }

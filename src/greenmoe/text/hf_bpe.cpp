@@ -23,12 +23,7 @@ BpeModel BpeModel::parse(const JsonNode& node) {
     check(!node.has("dropout"), "{}/dropout: BPE dropout must be null for deterministic encoding",
           node.where());
     BpeModel model;
-    const JsonNode vocab = node["vocab"];
-    vocab.expect_object();
-    for (const auto& [token, id_json] : vocab.value().items()) {
-        const JsonNode id_node = vocab.member(id_json, token);
-        model.vocab_.add(token, id_node.integer(), id_node.where());
-    }
+    model.vocab_ = Vocabulary::from_object(node["vocab"]);
     model.continuing_subword_prefix_ = node.string_or("continuing_subword_prefix", "");
     model.end_of_word_suffix_ = node.string_or("end_of_word_suffix", "");
     model.fuse_unk_ = node.boolean_or("fuse_unk", false);
@@ -114,29 +109,13 @@ const BpeModel::Merge* BpeModel::find_merge(int left, int right) const {
     }
 }
 
-void BpeModel::tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const {
-    if (word.empty()) return;
-    if (ignore_merges_) {
+void BpeModel::tokenize_word(const std::string& word, std::vector<int>& out) const {
+    if (ignore_merges_) {  // a word the vocabulary has whole is not merged
         if (const auto id = vocab_.find(word)) {
             out.push_back(*id);
             return;
         }
     }
-    // Long words (a whole paragraph where no pre-tokenizer splits) rarely repeat: not cached.
-    if (cache && word.size() <= BpeCache::kMaxCachedWordBytes) {
-        if (const std::vector<int>* ids = cache->find(word)) {
-            out.insert(out.end(), ids->begin(), ids->end());
-            return;
-        }
-        const size_t start = out.size();
-        tokenize_uncached(word, out);
-        cache->insert(word, std::vector<int>(out.begin() + static_cast<long>(start), out.end()));
-        return;
-    }
-    tokenize_uncached(word, out);
-}
-
-void BpeModel::tokenize_uncached(const std::string& word, std::vector<int>& out) const {
     // The word's symbols as a linked list, merged in place (left absorbs right).
     struct Symbol {
         int id;

@@ -14,29 +14,19 @@
 
 namespace greenmoe::hf {
 
-class BpeModel final : public Model {
+class BpeModel final : public VocabularyModel {
   public:
     // `node` is a "model" object of type BPE. Throws Error naming the JSON path for
     // dropout, a malformed merge or a merge whose parts or result are not in the vocabulary.
     static BpeModel parse(const JsonNode& node);
 
-    // Appends the ids of one pre-tokenized word.
-    void tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const override;
-
-    std::optional<int> token_to_id(std::string_view token) const override {
-        return vocab_.find(token);
-    }
-    const std::string* id_to_token(int id) const override { return vocab_.token(id); }
-    int max_id() const override { return vocab_.max_id(); }
-
   private:
     struct Merge {
         int rank, merged;
     };
-    void tokenize_uncached(const std::string& word, std::vector<int>& out) const;
+    void tokenize_word(const std::string& word, std::vector<int>& out) const override;
     const Merge* find_merge(int left, int right) const;
 
-    Vocabulary vocab_;
     // Open addressing over flat arrays, keyed by left << 32 | right (kEmptyKey: free): the
     // lookup is most of BPE's time, and a node-based map's pointer chasing doubled it.
     static constexpr uint64_t kEmptyKey = ~uint64_t{0};

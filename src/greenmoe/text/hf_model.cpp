@@ -19,6 +19,28 @@ void Vocabulary::add(const std::string& token, long long id, const std::string& 
     present_[index] = true;
 }
 
+Vocabulary Vocabulary::from_object(const JsonNode& vocab) {
+    vocab.expect_object();
+    Vocabulary result;
+    for (const auto& [token, id_json] : vocab.value().items()) {
+        const JsonNode id_node = vocab.member(id_json, token);
+        result.add(token, id_node.integer(), id_node.where());
+    }
+    return result;
+}
+
+void Model::tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const {
+    if (word.empty()) return;
+    if (!cache || word.size() > BpeCache::kMaxCachedWordBytes) return tokenize_word(word, out);
+    if (const std::vector<int>* ids = cache->find(word)) {
+        out.insert(out.end(), ids->begin(), ids->end());
+        return;
+    }
+    const size_t start = out.size();
+    tokenize_word(word, out);
+    cache->insert(word, std::vector<int>(out.begin() + static_cast<long>(start), out.end()));
+}
+
 std::unique_ptr<const Model> Model::parse(const JsonNode& node) {
     node.expect_object();
     // Files written before `type` was serialized hold a BPE model.

@@ -35,6 +35,8 @@ class BpeCache {
 // Token strings ↔ ids, looked up by string_view without building a string.
 class Vocabulary {
   public:
+    // The {token: id} object of a tokenizer.json model.
+    static Vocabulary from_object(const JsonNode& vocab);
     // Adds token → id; throws Error naming `where` for an id out of range.
     void add(const std::string& token, long long id, const std::string& where);
     std::optional<int> find(std::string_view token) const {
@@ -66,12 +68,30 @@ class Model {
     // naming the JSON path for another type or a malformed model.
     static std::unique_ptr<const Model> parse(const JsonNode& node);
 
-    // Appends the ids of one pre-tokenized word; `cache` (optional) memoises words.
-    virtual void tokenize(const std::string& word, std::vector<int>& out,
-                          BpeCache* cache) const = 0;
+    // Appends the ids of one pre-tokenized word; `cache` (optional) memoises words of up to
+    // BpeCache::kMaxCachedWordBytes (longer ones, a whole paragraph where no pre-tokenizer
+    // splits, seldom repeat).
+    void tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const;
     virtual std::optional<int> token_to_id(std::string_view token) const = 0;
     virtual const std::string* id_to_token(int id) const = 0;  // null when no token has it
     virtual int max_id() const = 0;
+
+  protected:
+    // The ids of one non-empty word, without a cache.
+    virtual void tokenize_word(const std::string& word, std::vector<int>& out) const = 0;
+};
+
+// A model whose token strings and ids are one Vocabulary (all three kinds are).
+class VocabularyModel : public Model {
+  public:
+    std::optional<int> token_to_id(std::string_view token) const override {
+        return vocab_.find(token);
+    }
+    const std::string* id_to_token(int id) const override { return vocab_.token(id); }
+    int max_id() const override { return vocab_.max_id(); }
+
+  protected:
+    Vocabulary vocab_;
 };
 
 }  // namespace greenmoe::hf

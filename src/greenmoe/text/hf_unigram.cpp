@@ -41,19 +41,7 @@ UnigramModel UnigramModel::parse(const JsonNode& node) {
     return model;
 }
 
-void UnigramModel::tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const {
-    if (word.empty()) return;
-    if (!cache || word.size() > BpeCache::kMaxCachedWordBytes) return tokenize_uncached(word, out);
-    if (const std::vector<int>* ids = cache->find(word)) {
-        out.insert(out.end(), ids->begin(), ids->end());
-        return;
-    }
-    const size_t start = out.size();
-    tokenize_uncached(word, out);
-    cache->insert(word, std::vector<int>(out.begin() + static_cast<long>(start), out.end()));
-}
-
-void UnigramModel::tokenize_uncached(const std::string& word, std::vector<int>& out) const {
+void UnigramModel::tokenize_word(const std::string& word, std::vector<int>& out) const {
     // best[e]: the best segmentation of word[0, e): its score, where its last piece starts, and
     // that piece's id. Ties keep the first found (shorter pieces are tried first).
     struct Node {

@@ -9,21 +9,13 @@
 
 namespace greenmoe::hf {
 
-class UnigramModel final : public Model {
+class UnigramModel final : public VocabularyModel {
   public:
     static UnigramModel parse(const JsonNode& node);
 
-    void tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const override;
-    std::optional<int> token_to_id(std::string_view token) const override {
-        return vocab_.find(token);
-    }
-    const std::string* id_to_token(int id) const override { return vocab_.token(id); }
-    int max_id() const override { return vocab_.max_id(); }
-
   private:
-    void tokenize_uncached(const std::string& word, std::vector<int>& out) const;
+    void tokenize_word(const std::string& word, std::vector<int>& out) const override;
 
-    Vocabulary vocab_;
     std::vector<double> scores_;  // by id
     int unk_id_ = -1;
     bool byte_fallback_ = false;

@@ -7,12 +7,7 @@ namespace greenmoe::hf {
 
 WordPieceModel WordPieceModel::parse(const JsonNode& node) {
     WordPieceModel model;
-    const JsonNode vocab = node["vocab"];
-    vocab.expect_object();
-    for (const auto& [token, id_json] : vocab.value().items()) {
-        const JsonNode id_node = vocab.member(id_json, token);
-        model.vocab_.add(token, id_node.integer(), id_node.where());
-    }
+    model.vocab_ = Vocabulary::from_object(node["vocab"]);
     const std::string unk = node.string_or("unk_token", "[UNK]");
     const auto unk_id = model.vocab_.find(unk);
     check(unk_id.has_value(), "{}/unk_token: {:?} is not in the vocabulary", node.where(), unk);
@@ -24,9 +19,7 @@ WordPieceModel WordPieceModel::parse(const JsonNode& node) {
     return model;
 }
 
-void WordPieceModel::tokenize(const std::string& word, std::vector<int>& out,
-                              BpeCache* /*cache*/) const {
-    if (word.empty()) return;
+void WordPieceModel::tokenize_word(const std::string& word, std::vector<int>& out) const {
     size_t chars = 0;
     for_each_char(word, [&](uint32_t, size_t, size_t) { ++chars; });
     if (chars > max_chars_) {

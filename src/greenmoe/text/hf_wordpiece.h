@@ -6,19 +6,12 @@
 
 namespace greenmoe::hf {
 
-class WordPieceModel final : public Model {
+class WordPieceModel final : public VocabularyModel {
   public:
     static WordPieceModel parse(const JsonNode& node);
 
-    void tokenize(const std::string& word, std::vector<int>& out, BpeCache* cache) const override;
-    std::optional<int> token_to_id(std::string_view token) const override {
-        return vocab_.find(token);
-    }
-    const std::string* id_to_token(int id) const override { return vocab_.token(id); }
-    int max_id() const override { return vocab_.max_id(); }
-
   private:
-    Vocabulary vocab_;
+    void tokenize_word(const std::string& word, std::vector<int>& out) const override;
     int unk_id_ = -1;
     std::string prefix_;
     size_t max_chars_ = 100;
