@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -436,6 +437,97 @@ TEST(MoeitsSimplify, RefusesUnsafeOutputsAndBadOptions) {
     EXPECT_EQ(parse_criterion("frequency"), Criterion::Frequency);
     msg = error_message([] { parse_criterion("loudest"); });
     EXPECT_NE(msg.find("nmi, random, router-norm or frequency"), std::string::npos) << msg;
+}
+
+// Rewrites a model file with `edit` applied to its tensor list (dtype, shape, presence).
+void rewrite_tensors(const fs::path& file,
+                     const std::function<void(std::vector<TensorToWrite>&)>& edit) {
+    std::vector<std::byte> copy;
+    std::map<std::string, std::string> metadata;
+    std::vector<TensorToWrite> tensors;
+    {
+        const auto in = SafetensorsFile::open(file);
+        metadata = in.metadata();
+        for (const auto& t : in.tensors())
+            tensors.push_back({t.name, t.dtype, t.shape, in.data(t)});
+        edit(tensors);
+        write_safetensors(file.string() + ".new", tensors, metadata);
+    }
+    fs::rename(file.string() + ".new", file);
+}
+
+TensorToWrite& tensor_named(std::vector<TensorToWrite>& tensors, const std::string& name) {
+    for (auto& t : tensors) {
+        if (t.name == name) return t;
+    }
+    throw std::runtime_error("no tensor " + name);
+}
+
+TEST(MoeitsSimplify, ChecksEveryTensorAgainstTheConfigBeforeWriting) {
+    TempDir tmp;
+    // A Hugging Face model whose attention tensor disagrees with config.json: before, it was
+    // copied through into a "pruned" model that no loader accepts.
+    const auto dir = testing::hf_fixture_folder(tmp, "tiny_mixtral");
+    const std::string q = "model.layers.1.self_attn.q_proj.weight";
+    rewrite_tensors(dir / "model.safetensors", [&](std::vector<TensorToWrite>& t) {
+        tensor_named(t, q).shape[0] -= 1;  // fewer rows: still within the stored bytes
+    });
+    auto o = quiet_options(dir, tmp / "out");
+    o.keep = 2;
+    auto msg = error_message([&] { simplify_model(o); });
+    EXPECT_NE(msg.find(q), std::string::npos) << msg;
+    EXPECT_NE(msg.find("shape"), std::string::npos) << msg;
+    EXPECT_FALSE(fs::exists(tmp / "out"));
+
+    const auto dir2 = testing::hf_fixture_folder(tmp, "tiny_qwen3_moe");
+    const std::string o_proj = "model.layers.0.self_attn.o_proj.weight";
+    rewrite_tensors(dir2 / "model.safetensors", [&](std::vector<TensorToWrite>& t) {
+        tensor_named(t, o_proj).dtype = DType::I32;  // same size as F32, not a weight dtype
+    });
+    o = quiet_options(dir2, tmp / "out2");
+    o.keep = 2;
+    msg = error_message([&] { simplify_model(o); });
+    EXPECT_NE(msg.find(o_proj), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dtype"), std::string::npos) << msg;
+    EXPECT_FALSE(fs::exists(tmp / "out2"));
+
+    // A greenmoe model with a tensor its config does not have, and one of the wrong shape.
+    const fs::path g = testing::write_greenmoe_model(tmp / "g" / "model.safetensors",
+                                                     testing::tiny_moe_config("gshard"));
+    const std::vector<float> stray(16, 0.0f);
+    rewrite_tensors(g, [&](std::vector<TensorToWrite>& t) {
+        t.push_back({"transformer.h.0.mlp.stray", DType::F32, {16}, stray.data()});
+    });
+    o = quiet_options(g, tmp / "out3");
+    o.keep = 2;
+    msg = error_message([&] { simplify_model(o); });
+    EXPECT_NE(msg.find("unexpected tensor 'transformer.h.0.mlp.stray'"), std::string::npos) << msg;
+    EXPECT_FALSE(fs::exists(tmp / "out3"));
+    rewrite_tensors(g, [&](std::vector<TensorToWrite>& t) {
+        std::erase_if(t,
+                      [](const TensorToWrite& x) { return x.name == "transformer.h.0.mlp.stray"; });
+        tensor_named(t, "transformer.h.1.ln_2.weight").shape = {8, 2};
+    });
+    msg = error_message([&] { simplify_model(o); });
+    EXPECT_NE(msg.find("'transformer.h.1.ln_2.weight' has shape [8, 2]"), std::string::npos) << msg;
+    EXPECT_FALSE(fs::exists(tmp / "out3"));
+}
+
+TEST(MoeitsSimplify, KeepAboveTheExpertsOfALayerIsAUsageError) {
+    TempDir tmp;
+    const auto dir = testing::hf_fixture_folder(tmp, "tiny_mixtral");
+    auto o = quiet_options(dir, tmp / "out");
+    o.keep = 5;  // the layers have 4 experts
+    try {
+        simplify_model(o);
+        FAIL() << "--keep 5 of 4 experts was accepted";
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("--keep 5: layer 0"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("only 4 experts"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(tmp / "out"));
+    o.keep = 4;  // all of them: allowed (a copy with the summary)
+    EXPECT_EQ(simplify_model(o).layers[0].kept.size(), 4u);
 }
 
 // tests/fixtures/moeits/hf_fixture_pruning.json (tools/fixtures/make_moeits_fixtures.py): per

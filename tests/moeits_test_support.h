@@ -48,6 +48,12 @@ inline std::filesystem::path qwen2_moe_folder(const TempDir& tmp) {
         shapes.push_back({p + "shared_expert.down_proj.weight", {8, 6}});
         shapes.push_back({p + "shared_expert_gate.weight", {1, 8}});
         shapes.push_back({p + "gate.e_score_correction_bias", {4}});
+        // Qwen2 attention has q/k/v biases (and no q/k norms, left in as unread tensors).
+        const std::string a = "model.layers." + std::to_string(l) + ".self_attn.";
+        for (const char* proj : {"q_proj", "k_proj", "v_proj"}) {
+            const int64_t rows = in.get(a + proj + ".weight").shape[0];
+            shapes.push_back({a + proj + ".bias", {rows}});
+        }
     }
     extra.reserve(shapes.size());
     for (size_t i = 0; i < shapes.size(); ++i) {

@@ -2,6 +2,8 @@
 #include "greenmoe/hf/hf_weights.h"
 
 #include <cstring>
+#include <unordered_map>
+#include <utility>
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/half.h"
@@ -19,16 +21,22 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     return s + "]";
 }
 
+// Where load_weights finds tensors: a mapped model (views into its files), or for a check
+// only, a list of names, dtypes and shapes (the views stay empty, vectors zero).
 class Lookup {
   public:
     Lookup(const SafetensorsModel& model, const ModelConfig& config)
-        : model_(model), config_(config) {}
+        : model_(&model), where_(model.source().string()), config_(config) {}
+    Lookup(const std::vector<TensorInfo>& tensors, std::string where, const ModelConfig& config)
+        : where_(std::move(where)), config_(config) {
+        for (const TensorInfo& t : tensors) listed_[t.name] = &t;
+    }
 
-    bool has(const std::string& name) const { return model_.find(name) != nullptr; }
+    bool has(const std::string& name) const { return find(name) != nullptr; }
 
     Mat matrix(const std::string& name, int64_t rows, int64_t cols) const {
         const TensorInfo& t = get(name, {rows, cols});
-        return Mat{model_.file_of(name).data(t), t.dtype, rows, cols};
+        return Mat{data(t), t.dtype, rows, cols};
     }
 
     // Expert e of a stacked [experts, rows, cols] tensor.
@@ -36,22 +44,31 @@ class Lookup {
                 int64_t cols) const {
         const TensorInfo& t = get(name, {experts, rows, cols});
         const size_t bytes = static_cast<size_t>(rows * cols) * dtype_size(t.dtype);
-        return Mat{model_.file_of(name).data(t) + static_cast<size_t>(e) * bytes, t.dtype, rows,
-                   cols};
+        const std::byte* base = data(t);
+        return Mat{base ? base + static_cast<size_t>(e) * bytes : nullptr, t.dtype, rows, cols};
     }
 
     std::vector<float> vector(const std::string& name, int64_t n) const {
         get(name, {n});
-        return model_.read_f32(name);
+        return model_ ? model_->read_f32(name) : std::vector<float>(static_cast<size_t>(n));
     }
 
   private:
+    const TensorInfo* find(const std::string& name) const {
+        if (model_) return model_->find(name);
+        const auto it = listed_.find(name);
+        return it == listed_.end() ? nullptr : it->second;
+    }
+
+    const std::byte* data(const TensorInfo& t) const {
+        return model_ ? model_->file_of(t.name).data(t) : nullptr;
+    }
+
     const TensorInfo& get(const std::string& name, const std::vector<int64_t>& shape) const {
-        const TensorInfo* t = model_.find(name);
-        check(t != nullptr, "{}: missing tensor '{}' (expected shape {} for {} in {})",
-              model_.source().string(), name, shape_text(shape), config_.model_type,
-              config_.source.string());
-        const std::string file = model_.file_of(name).path().string();
+        const TensorInfo* t = find(name);
+        check(t != nullptr, "{}: missing tensor '{}' (expected shape {} for {} in {})", where_,
+              name, shape_text(shape), config_.model_type, config_.source.string());
+        const std::string file = model_ ? model_->file_of(name).path().string() : where_;
         check(t->shape == shape, "{}: tensor '{}' has shape {}, expected {} from {}", file, name,
               shape_text(t->shape), shape_text(shape), config_.source.string());
         check(t->dtype == DType::F32 || t->dtype == DType::BF16 || t->dtype == DType::F16 ||
@@ -61,7 +78,9 @@ class Lookup {
         return *t;
     }
 
-    const SafetensorsModel& model_;
+    const SafetensorsModel* model_ = nullptr;
+    std::unordered_map<std::string, const TensorInfo*> listed_;
+    std::string where_;
     const ModelConfig& config_;
 };
 
@@ -167,7 +186,9 @@ MoeWeights load_moe(const Lookup& w, const ModelConfig& c, const std::string& la
 }  // namespace
 
 Mat Mat::row_slice(int64_t begin, int64_t count) const {
-    return Mat{data + static_cast<size_t>(begin * cols) * dtype_size(dtype), dtype, count, cols};
+    const std::byte* first =
+        data ? data + static_cast<size_t>(begin * cols) * dtype_size(dtype) : nullptr;
+    return Mat{first, dtype, count, cols};
 }
 
 void Mat::read_row(int64_t r, float* out) const {
@@ -185,8 +206,9 @@ void Mat::read_row(int64_t r, float* out) const {
     }
 }
 
-ModelWeights load_weights(const SafetensorsModel& model, const ModelConfig& c) {
-    const Lookup w(model, c);
+namespace {
+
+ModelWeights load_from(const Lookup& w, const ModelConfig& c) {
     ModelWeights m;
     const int64_t h = c.hidden_size;
     m.embed = w.matrix("model.embed_tokens.weight", c.vocab_size, h);
@@ -209,6 +231,17 @@ ModelWeights load_weights(const SafetensorsModel& model, const ModelConfig& c) {
         m.layers.push_back(std::move(layer));
     }
     return m;
+}
+
+}  // namespace
+
+ModelWeights load_weights(const SafetensorsModel& model, const ModelConfig& config) {
+    return load_from(Lookup(model, config), config);
+}
+
+void check_weight_shapes(const std::vector<TensorInfo>& tensors, const std::string& where,
+                         const ModelConfig& config) {
+    load_from(Lookup(tensors, where, config), config);
 }
 
 }  // namespace greenmoe::hf

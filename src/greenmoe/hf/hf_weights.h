@@ -64,4 +64,9 @@ struct ModelWeights {
 // dtype throws Error naming the file, the tensor and the expected shape.
 ModelWeights load_weights(const SafetensorsModel& model, const ModelConfig& config);
 
+// The same checks on a list of tensors (names, dtypes, shapes) that is not a mapped model
+// yet, such as the tensors `simplify` is about to write; errors name `where`.
+void check_weight_shapes(const std::vector<TensorInfo>& tensors, const std::string& where,
+                         const ModelConfig& config);
+
 }  // namespace greenmoe::hf

@@ -35,7 +35,7 @@ GptModel::GptModel(GptConfig config, int max_batch, int max_seq)
     check(max_batch >= 1, "batch size must be ≥ 1, got {}", max_batch);
     check(max_seq >= 1 && max_seq <= config_.block_size,
           "sequence length must be in [1, block_size = {}], got {}", config_.block_size, max_seq);
-    build_layout();
+    layout_ = gpt_param_layout(config_);
     params_.reset(layout_.total_floats());
     grads_.reset(layout_.total_floats());
     p_ = bind(params_.data());
@@ -43,57 +43,59 @@ GptModel::GptModel(GptConfig config, int max_batch, int max_seq)
     allocate_activations();
 }
 
-void GptModel::build_layout() {
-    const int64_t C = config_.n_embd, Vp = config_.padded_vocab_size;
-    layout_.add("transformer.wte.weight", {Vp, C});
-    layout_.add("transformer.wpe.weight", {config_.block_size, C});
-    for (int l = 0; l < config_.n_layer; ++l) {
-        layout_.add(block_name(l, "ln_1.weight"), {C});
-        layout_.add(block_name(l, "ln_1.bias"), {C});
-        if (config_.is_moa_block(l)) {
-            const int64_t E = config_.n_experts;
-            layout_.add(block_name(l, "attn.c_kv.weight"), {2 * C, C});
-            layout_.add(block_name(l, "attn.c_kv.bias"), {2 * C});
-            layout_.add(block_name(l, "attn.router.weight"), {E, C});
-            layout_.add(block_name(l, "attn.noise.weight"), {E, C});
-            layout_.add(block_name(l, "attn.q_experts.weight"), {E, C, C});
-            layout_.add(block_name(l, "attn.q_experts.bias"), {E, C});
-            layout_.add(block_name(l, "attn.o_experts.weight"), {E, C, C});
-            layout_.add(block_name(l, "attn.o_experts.bias"), {E, C});
+ParamLayout gpt_param_layout(const GptConfig& config) {
+    ParamLayout layout;
+    const int64_t C = config.n_embd, Vp = config.padded_vocab_size;
+    layout.add("transformer.wte.weight", {Vp, C});
+    layout.add("transformer.wpe.weight", {config.block_size, C});
+    for (int l = 0; l < config.n_layer; ++l) {
+        layout.add(block_name(l, "ln_1.weight"), {C});
+        layout.add(block_name(l, "ln_1.bias"), {C});
+        if (config.is_moa_block(l)) {
+            const int64_t E = config.n_experts;
+            layout.add(block_name(l, "attn.c_kv.weight"), {2 * C, C});
+            layout.add(block_name(l, "attn.c_kv.bias"), {2 * C});
+            layout.add(block_name(l, "attn.router.weight"), {E, C});
+            layout.add(block_name(l, "attn.noise.weight"), {E, C});
+            layout.add(block_name(l, "attn.q_experts.weight"), {E, C, C});
+            layout.add(block_name(l, "attn.q_experts.bias"), {E, C});
+            layout.add(block_name(l, "attn.o_experts.weight"), {E, C, C});
+            layout.add(block_name(l, "attn.o_experts.bias"), {E, C});
         } else {
-            layout_.add(block_name(l, "attn.c_attn.weight"), {3 * C, C});
-            layout_.add(block_name(l, "attn.c_attn.bias"), {3 * C});
-            layout_.add(block_name(l, "attn.c_proj.weight"), {C, C});
-            layout_.add(block_name(l, "attn.c_proj.bias"), {C});
+            layout.add(block_name(l, "attn.c_attn.weight"), {3 * C, C});
+            layout.add(block_name(l, "attn.c_attn.bias"), {3 * C});
+            layout.add(block_name(l, "attn.c_proj.weight"), {C, C});
+            layout.add(block_name(l, "attn.c_proj.bias"), {C});
         }
-        layout_.add(block_name(l, "ln_2.weight"), {C});
-        layout_.add(block_name(l, "ln_2.bias"), {C});
-        if (!config_.is_moe_block(l)) {
-            layout_.add(block_name(l, "mlp.c_fc.weight"), {4 * C, C});
-            layout_.add(block_name(l, "mlp.c_fc.bias"), {4 * C});
-            layout_.add(block_name(l, "mlp.c_proj.weight"), {C, 4 * C});
-            layout_.add(block_name(l, "mlp.c_proj.bias"), {C});
+        layout.add(block_name(l, "ln_2.weight"), {C});
+        layout.add(block_name(l, "ln_2.bias"), {C});
+        if (!config.is_moe_block(l)) {
+            layout.add(block_name(l, "mlp.c_fc.weight"), {4 * C, C});
+            layout.add(block_name(l, "mlp.c_fc.bias"), {4 * C});
+            layout.add(block_name(l, "mlp.c_proj.weight"), {C, 4 * C});
+            layout.add(block_name(l, "mlp.c_proj.bias"), {C});
             continue;
         }
-        const int64_t E = config_.mlp_experts(l), H = config_.hidden();
-        if (config_.mlp == "condmlp") {
-            layout_.add(block_name(l, "mlp.c_fc.weight"), {H, C});
-            layout_.add(block_name(l, "mlp.c_proj.weight"), {C, H});
-            layout_.add(block_name(l, "mlp.b_fc"), {E, H});
-            layout_.add(block_name(l, "mlp.b_proj"), {E, C});
-            layout_.add(block_name(l, "mlp.guesser.weight"), {E, C});
-            layout_.add(block_name(l, "mlp.guesser.bias"), {E});
+        const int64_t E = config.mlp_experts(l), H = config.hidden();
+        if (config.mlp == "condmlp") {
+            layout.add(block_name(l, "mlp.c_fc.weight"), {H, C});
+            layout.add(block_name(l, "mlp.c_proj.weight"), {C, H});
+            layout.add(block_name(l, "mlp.b_fc"), {E, H});
+            layout.add(block_name(l, "mlp.b_proj"), {E, C});
+            layout.add(block_name(l, "mlp.guesser.weight"), {E, C});
+            layout.add(block_name(l, "mlp.guesser.bias"), {E});
             continue;
         }
-        layout_.add(block_name(l, "mlp.router.weight"), {E, C});
-        if (config_.mlp == "olnn") layout_.add(block_name(l, "mlp.noise.weight"), {E, C});
-        layout_.add(block_name(l, "mlp.experts.c_fc.weight"), {E, H, C});
-        layout_.add(block_name(l, "mlp.experts.c_fc.bias"), {E, H});
-        layout_.add(block_name(l, "mlp.experts.c_proj.weight"), {E, C, H});
-        layout_.add(block_name(l, "mlp.experts.c_proj.bias"), {E, C});
+        layout.add(block_name(l, "mlp.router.weight"), {E, C});
+        if (config.mlp == "olnn") layout.add(block_name(l, "mlp.noise.weight"), {E, C});
+        layout.add(block_name(l, "mlp.experts.c_fc.weight"), {E, H, C});
+        layout.add(block_name(l, "mlp.experts.c_fc.bias"), {E, H});
+        layout.add(block_name(l, "mlp.experts.c_proj.weight"), {E, C, H});
+        layout.add(block_name(l, "mlp.experts.c_proj.bias"), {E, C});
     }
-    layout_.add("transformer.ln_f.weight", {C});
-    layout_.add("transformer.ln_f.bias", {C});
+    layout.add("transformer.ln_f.weight", {C});
+    layout.add("transformer.ln_f.bias", {C});
+    return layout;
 }
 
 GptTensors GptModel::bind(float* base) const {

@@ -35,6 +35,10 @@ struct GptTensors {
     float *lnf_w, *lnf_b;
 };
 
+// Every parameter tensor of a model with this (finalized) config, in nanoGPT's state_dict
+// names and shapes: what GptModel allocates, and what a model file of the config holds.
+ParamLayout gpt_param_layout(const GptConfig& config);
+
 class GptModel {
   public:
     // Allocates parameters, gradients and activations for batches up to max_batch ×
@@ -140,7 +144,6 @@ class GptModel {
         float *dresidual, *dln, *dqkv, *datty, *dfch, *dfch_gelu, *datt_scratch;
     };
 
-    void build_layout();
     GptTensors bind(float* base) const;
     void allocate_activations();
     void check_tokens(const int* tokens, const int* targets, int n) const;

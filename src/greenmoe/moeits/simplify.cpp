@@ -25,6 +25,7 @@
 #include "greenmoe/model/gpt_config.h"
 #include "greenmoe/model/gpt_weights.h"
 #include "greenmoe/model/model_loader.h"
+#include "greenmoe/moeits/config_check.h"
 #include "greenmoe/moeits/nmi.h"
 #include "greenmoe/moeits/prune_rule.h"
 
@@ -521,17 +522,20 @@ std::optional<std::vector<float>> simplified_greenmoe_bias(
     return out;
 }
 
-SimplifyResult simplify_model(const SimplifyOptions& options) {
-    using Clock = std::chrono::steady_clock;
-    const auto t_start = Clock::now();
-    const auto log = [&](const std::string& line) {
-        if (options.log) {
-            options.log(line);
-        } else {
-            std::printf("%s\n", line.c_str());
-            std::fflush(stdout);
-        }
-    };
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void emit(const SimplifyOptions& options, const std::string& line) {
+    if (options.log) {
+        options.log(line);
+        return;
+    }
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+}
+
+void check_simplify_options(const SimplifyOptions& options) {
     const int targets = int(options.factor.has_value()) + int(options.keep.has_value()) +
                         int(options.reduce_percent.has_value());
     usage_check(targets == 1, "give exactly one of --factor, --keep and --reduce (got {})",
@@ -548,68 +552,50 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
     usage_check(!options.model.empty(), "--model: no model given");
     usage_check(!options.out.empty(), "--out: no output folder given");
     usage_check(options.max_shard_bytes > 0, "--max-shard-size must be positive");
+}
 
-    const MoeModel model = MoeModel::open(options.model, options.kind_weights);
-    const auto& layers = model.layers();
-    const fs::path cache_dir = options.nmi_cache.empty() ? options.out / "nmi" : options.nmi_cache;
-    const std::vector<std::string> replaceable = {"nmi"};
-    check_model_output(options.out, model.tensors().source(), options.overwrite, replaceable);
-    if (options.overwrite) check_overwrite_target(options.out);
-
-    int fewest = layers.front().n_experts, most = fewest;
-    for (const auto& l : layers) {
-        fewest = std::min(fewest, l.n_experts);
-        most = std::max(most, l.n_experts);
+// --keep N cannot keep more experts than a layer has: a typo (--keep 80 for 8) would
+// otherwise "prune" to an unchanged copy.
+void check_keep_fits(const SimplifyOptions& options, const MoeModel& model) {
+    if (!options.keep) return;
+    for (const MoeLayer& layer : model.layers()) {
+        usage_check(*options.keep <= layer.n_experts,
+                    "--keep {}: layer {} of {} has only {} experts (give at most {})",
+                    *options.keep, layer.layer, options.model.string(), layer.n_experts,
+                    layer.n_experts);
     }
-    log(fmt::format("{}: {} model, {} MoE layers of {} experts (top-{}), criterion {}",
-                    options.model.string(), model.architecture(), layers.size(),
-                    fewest == most ? std::to_string(most) : fmt::format("{}-{}", fewest, most),
-                    layers.front().top_k, criterion_name(options.criterion)));
-    for (const auto& s : model.skipped())
-        log(fmt::format("  layer {} skipped: {}", s.layer, s.reason));
+}
 
-    std::map<int, std::vector<int64_t>> frequency;
-    if (options.criterion == Criterion::Frequency) {
-        usage_check(
-            model.architecture() == "greenmoe",
-            "--criterion frequency runs the model on calibration tokens, which greenmoe can "
-            "do for its own checkpoints only ({} is {})",
-            options.model.string(), model.architecture());
-        frequency = routing_counts(options);
+std::vector<TensorInfo> input_tensor_list(const SafetensorsModel& model) {
+    std::vector<TensorInfo> list;
+    for (const auto& name : model.tensor_names()) list.push_back(model.get(name));
+    return list;
+}
+
+std::vector<TensorInfo> output_tensor_list(const std::vector<OutputTensor>& tensors) {
+    std::vector<TensorInfo> list;
+    for (const OutputTensor& t : tensors) {
+        TensorInfo info;
+        info.name = t.name;
+        info.dtype = t.dtype;
+        info.shape = t.shape;
+        info.nbytes = t.nbytes();
+        list.push_back(std::move(info));
     }
+    return list;
+}
 
-    SimplifyResult result;
-    result.architecture = model.architecture();
-    result.skipped = model.skipped();
-
-    // The NMI matrices, unless a baseline with a fixed count does not need them.
-    const bool need_nmi = options.criterion == Criterion::Nmi || !options.keep.has_value();
-    std::vector<std::vector<double>> Ms;
-    std::vector<bool> reused(layers.size(), false);
-    if (need_nmi) {
-        Ms = layer_similarities(model, cache_dir, options.show_progress, options.memory_budget,
-                                &reused);
-        for (const bool r : reused) (r ? result.nmi_layers_reused : result.nmi_layers_computed)++;
-        log(fmt::format("similarity: {} layers computed, {} reused from {}",
-                        result.nmi_layers_computed, result.nmi_layers_reused, cache_dir.string()));
-    }
-    const double nmi_seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
-
-    if (options.reduce_percent) {
-        std::vector<int> counts;
-        for (const auto& l : layers) counts.push_back(l.n_experts);
-        // One min_keep for the searched factor: the largest top-k of any layer.
-        int min_keep = 1;
-        for (const auto& l : layers) min_keep = std::max(min_keep, l.top_k);
-        result.factor = factor_for_reduction(Ms, counts, *options.reduce_percent / 100.0, min_keep);
-        log(fmt::format("--reduce {}%: factor {}", *options.reduce_percent, *result.factor));
-    } else if (options.factor) {
-        result.factor = options.factor;
-    }
-
-    std::vector<std::vector<int>> kept(layers.size());
-    for (size_t i = 0; i < layers.size(); ++i) {
-        const MoeLayer& layer = layers[i];
+// Per layer: the experts the criterion keeps at the target (a fixed count, or the rule's
+// factor given or found for --reduce).
+std::vector<LayerOutcome> choose_experts(const SimplifyOptions& options, const MoeModel& model,
+                                         const std::vector<std::vector<double>>& Ms,
+                                         const std::vector<bool>& reused,
+                                         std::map<int, std::vector<int64_t>>& frequency,
+                                         const std::optional<double>& factor) {
+    const bool need_nmi = !Ms.empty();
+    std::vector<LayerOutcome> outcomes;
+    for (size_t i = 0; i < model.layers().size(); ++i) {
+        const MoeLayer& layer = model.layers()[i];
         LayerOutcome o;
         o.layer = layer.layer;
         o.n_experts = layer.n_experts;
@@ -618,7 +604,7 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
         o.nmi_cached = need_nmi && reused[i];
         int count = 0;
         if (options.keep) {
-            count = std::min(*options.keep, layer.n_experts);
+            count = *options.keep;
             if (count < layer.top_k) {
                 count = layer.top_k;
                 o.stopped_at_min_keep = true;
@@ -627,7 +613,7 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
         if (need_nmi && (options.criterion == Criterion::Nmi || !options.keep)) {
             PruneResult r = options.keep
                                 ? prune_layer_to_keep(Ms[i], layer.n_experts, count, layer.top_k)
-                                : prune_layer(Ms[i], layer.n_experts, *result.factor, layer.top_k);
+                                : prune_layer(Ms[i], layer.n_experts, *factor, layer.top_k);
             o.kept = r.kept;
             o.threshold = r.threshold;
             o.factor = r.factor;
@@ -650,65 +636,108 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
               o.kept.size(), layer.top_k);
         o.expert_params_before = layer.params_per_expert * layer.n_experts;
         o.expert_params_after = layer.params_per_expert * static_cast<int64_t>(o.kept.size());
-        result.expert_params_before += o.expert_params_before;
-        result.expert_params_after += o.expert_params_after;
-        kept[i] = o.kept;
-        result.layers.push_back(std::move(o));
+        outcomes.push_back(std::move(o));
     }
+    return outcomes;
+}
 
-    std::vector<OutputTensor> tensors = simplified_tensors(model, kept);
-    result.params_before = model.tensors().total_parameters();
-    if (const TensorInfo* t = model.tensors().find(kMoeBiasTensor)) {
-        result.params_before -= t->numel();  // routing state, not a parameter
-    }
-    std::erase_if(tensors, [](const OutputTensor& t) { return t.name == kMoeBiasTensor; });
-    for (const auto& t : tensors) {
-        int64_t n = 1;
-        for (const int64_t d : t.shape) n *= d;
-        result.params_after += n;
-    }
-    const Json greenmoe_config =
-        model.is_greenmoe() ? simplified_greenmoe_config(model, kept) : Json();
+// What is written: the tensors (views into the input's mmap, and the greenmoe bias held
+// here), the config, and the file options.
+struct PrunedOutput {
+    std::vector<OutputTensor> tensors;
     std::optional<std::vector<float>> bias;
-    if (model.is_greenmoe()) bias = simplified_greenmoe_bias(model, kept);
-    if (bias) {
-        GptConfig pruned;
-        from_json(greenmoe_config, pruned);
-        pruned.finalize();
-        tensors.push_back({kMoeBiasTensor,
-                           DType::F32,
-                           pruned.moe_bias_shape(),
-                           {std::as_bytes(std::span<const float>(*bias))}});
-    }
+    Json config;  // config.json, or greenmoe's model config
+    ModelFolderWriteOptions write;
+};
 
-    ModelFolderWriteOptions w;
+PrunedOutput pruned_output(const SimplifyOptions& options, const MoeModel& model,
+                           const std::vector<std::vector<int>>& kept) {
+    PrunedOutput out;
+    out.tensors = simplified_tensors(model, kept);
+    std::erase_if(out.tensors, [](const OutputTensor& t) { return t.name == kMoeBiasTensor; });
+    ModelFolderWriteOptions& w = out.write;
     w.max_shard_bytes = options.max_shard_bytes;
     w.overwrite = options.overwrite;
     w.input = model.tensors().source();
-    w.replaceable_entries = replaceable;
+    w.replaceable_entries = {"nmi"};
     w.show_progress = options.show_progress;
     w.shard_metadata = model.tensors().metadata();
-    if (model.is_greenmoe()) {
-        w.single_file = true;  // greenmoe loads one model.safetensors
-        w.shard_metadata[kGreenmoeConfigKey] = greenmoe_config.dump();
-        Json earlier;
-        if (const auto it = w.shard_metadata.find(kGreenmoeMoeitsKey);
-            it != w.shard_metadata.end()) {
-            earlier = Json::parse(it->second, nullptr, false);
-        }
-        const Json* prev = earlier.is_object() && earlier.contains("kept_experts")
-                               ? &earlier["kept_experts"]
-                               : nullptr;
-        w.shard_metadata[kGreenmoeMoeitsKey] =
-            Json{{"kept_experts", compose_kept(prev, model, kept)}}.dump();
-    } else {
+    if (!model.is_greenmoe()) {
         if (!w.shard_metadata.count("format")) w.shard_metadata["format"] = "pt";
-        w.config = simplified_hf_config(model, kept);
+        out.config = simplified_hf_config(model, kept);
+        w.config = out.config;
         Json meta = model.tensors().index_metadata();
         meta.erase("total_size");
         w.index_metadata = meta;
+        return out;
     }
+    out.config = simplified_greenmoe_config(model, kept);
+    out.bias = simplified_greenmoe_bias(model, kept);
+    if (out.bias) {
+        GptConfig pruned;
+        from_json(out.config, pruned);
+        pruned.finalize();
+        out.tensors.push_back({kMoeBiasTensor,
+                               DType::F32,
+                               pruned.moe_bias_shape(),
+                               {std::as_bytes(std::span<const float>(*out.bias))}});
+    }
+    w.single_file = true;  // greenmoe loads one model.safetensors
+    w.shard_metadata[kGreenmoeConfigKey] = out.config.dump();
+    Json earlier;
+    if (const auto it = w.shard_metadata.find(kGreenmoeMoeitsKey); it != w.shard_metadata.end()) {
+        earlier = Json::parse(it->second, nullptr, false);
+    }
+    const Json* prev = earlier.is_object() && earlier.contains("kept_experts")
+                           ? &earlier["kept_experts"]
+                           : nullptr;
+    w.shard_metadata[kGreenmoeMoeitsKey] =
+        Json{{"kept_experts", compose_kept(prev, model, kept)}}.dump();
+    return out;
+}
 
+// The input model's tensors against its config: checked before anything is computed or
+// written (the similarity cache included).
+void check_input_tensors(const MoeModel& model) {
+    const std::string in = model.tensors().source().string();
+    if (model.is_greenmoe()) {
+        check_greenmoe_tensors(input_tensor_list(model.tensors()), model.config(), in);
+    } else {
+        check_hf_tensors(input_tensor_list(model.tensors()), model.config(), in);
+    }
+}
+
+// The tensors about to be written against the config written with them.
+void check_output_tensors(const SimplifyOptions& options, const MoeModel& model,
+                          const PrunedOutput& out) {
+    const std::string where = options.out.string() + " (about to be written)";
+    const std::vector<TensorInfo> written = output_tensor_list(out.tensors);
+    if (model.is_greenmoe()) {
+        check_greenmoe_tensors(written, out.config, where);
+    } else {
+        check_hf_tensors(written, out.config, where);
+    }
+}
+
+Json layer_summary(const LayerOutcome& o) {
+    Json row = {{"layer", o.layer},
+                {"n_experts", o.n_experts},
+                {"top_k", o.top_k},
+                {"kept", o.kept},
+                {"n_kept", o.kept.size()},
+                {"stopped_at_min_keep", o.stopped_at_min_keep},
+                {"nmi_cached", o.nmi_cached},
+                {"expert_params_before", o.expert_params_before},
+                {"expert_params_after", o.expert_params_after}};
+    row["threshold"] = std::isnan(o.threshold) ? Json(nullptr) : Json(o.threshold);
+    row["factor"] = std::isnan(o.threshold) ? Json(nullptr) : Json(o.factor);
+    return row;
+}
+
+// summary.json without the files and timings, which add_files fills in at the end.
+Json simplify_summary(const SimplifyOptions& options, const MoeModel& model,
+                      const SimplifyResult& result, const fs::path& cache_dir, bool need_nmi) {
+    const auto& layers = model.layers();
     Json summary;
     summary[kSummaryMarker] = 1;
     summary["model"] = options.model.string();
@@ -728,20 +757,7 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
                                            {"layers_reused", result.nmi_layers_reused}}
                                     : Json(nullptr);
     Json layer_rows = Json::array();
-    for (const auto& o : result.layers) {
-        Json row = {{"layer", o.layer},
-                    {"n_experts", o.n_experts},
-                    {"top_k", o.top_k},
-                    {"kept", o.kept},
-                    {"n_kept", o.kept.size()},
-                    {"stopped_at_min_keep", o.stopped_at_min_keep},
-                    {"nmi_cached", o.nmi_cached},
-                    {"expert_params_before", o.expert_params_before},
-                    {"expert_params_after", o.expert_params_after}};
-        row["threshold"] = std::isnan(o.threshold) ? Json(nullptr) : Json(o.threshold);
-        row["factor"] = std::isnan(o.threshold) ? Json(nullptr) : Json(o.factor);
-        layer_rows.push_back(std::move(row));
-    }
+    for (const auto& o : result.layers) layer_rows.push_back(layer_summary(o));
     summary["layers"] = layer_rows;
     Json skipped = Json::array();
     for (const auto& s : result.skipped)
@@ -757,26 +773,149 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
         {"expert_reduction_percent",
          percent(result.expert_params_before - result.expert_params_after,
                  result.expert_params_before)}};
+    return summary;
+}
 
+// Tokenizer and generation files of a Hugging Face folder go along, so the output is a
+// complete model.
+void copy_extra_files(const MoeModel& model, const fs::path& staging) {
+    for (const auto& entry : fs::directory_iterator(model.tensors().dir())) {
+        const std::string name = entry.path().filename().string();
+        if (!entry.is_regular_file() || is_weight_file(name) || name == "config.json" ||
+            name == "summary.json") {
+            continue;
+        }
+        fs::copy_file(entry.path(), staging / name);
+    }
+}
+
+void log_outcome(const SimplifyOptions& options, const SimplifyResult& result, size_t files) {
+    emit(options, fmt::format("{:>6} {:>8} {:>6} {:>6}  {}", "layer", "experts", "kept", "top-k",
+                              "kept experts (original numbers)"));
+    std::string stopped;
+    for (const auto& o : result.layers) {
+        emit(options, fmt::format("{:>6} {:>8} {:>6} {:>6}  {}{}", o.layer, o.n_experts,
+                                  o.kept.size(), o.top_k, join(o.kept),
+                                  o.stopped_at_min_keep ? "  (stopped at top-k)" : ""));
+        if (!o.stopped_at_min_keep) continue;
+        stopped += stopped.empty() ? "" : ", ";
+        stopped += std::to_string(o.layer);
+    }
+    if (!stopped.empty()) {
+        emit(options,
+             fmt::format("{} {} stopped pruning at top-k experts",
+                         stopped.find(',') == std::string::npos ? "layer" : "layers", stopped));
+    }
+    emit(options,
+         fmt::format("expert parameters: {} -> {} (-{:.1f}%); all parameters: {} -> {} (-{:.1f}%)",
+                     result.expert_params_before, result.expert_params_after,
+                     percent(result.expert_params_before - result.expert_params_after,
+                             result.expert_params_before),
+                     result.params_before, result.params_after,
+                     percent(result.params_before - result.params_after, result.params_before)));
+    emit(options,
+         fmt::format("wrote {} ({} file{})", options.out.string(), files, files == 1 ? "" : "s"));
+}
+
+void log_model(const SimplifyOptions& options, const MoeModel& model) {
+    const auto& layers = model.layers();
+    int fewest = layers.front().n_experts, most = fewest;
+    for (const auto& l : layers) {
+        fewest = std::min(fewest, l.n_experts);
+        most = std::max(most, l.n_experts);
+    }
+    emit(options,
+         fmt::format("{}: {} model, {} MoE layers of {} experts (top-{}), criterion {}",
+                     options.model.string(), model.architecture(), layers.size(),
+                     fewest == most ? std::to_string(most) : fmt::format("{}-{}", fewest, most),
+                     layers.front().top_k, criterion_name(options.criterion)));
+    for (const auto& s : model.skipped()) {
+        emit(options, fmt::format("  layer {} skipped: {}", s.layer, s.reason));
+    }
+}
+
+}  // namespace
+
+SimplifyResult simplify_model(const SimplifyOptions& options) {
+    const auto t_start = Clock::now();
+    check_simplify_options(options);
+    const MoeModel model = MoeModel::open(options.model, options.kind_weights);
+    const auto& layers = model.layers();
+    check_keep_fits(options, model);
+    check_input_tensors(model);
+    const fs::path cache_dir = options.nmi_cache.empty() ? options.out / "nmi" : options.nmi_cache;
+    check_model_output(options.out, model.tensors().source(), options.overwrite, {"nmi"});
+    if (options.overwrite) check_overwrite_target(options.out);
+    log_model(options, model);
+
+    std::map<int, std::vector<int64_t>> frequency;
+    if (options.criterion == Criterion::Frequency) {
+        usage_check(
+            model.architecture() == "greenmoe",
+            "--criterion frequency runs the model on calibration tokens, which greenmoe can "
+            "do for its own checkpoints only ({} is {})",
+            options.model.string(), model.architecture());
+        frequency = routing_counts(options);
+    }
+
+    SimplifyResult result;
+    result.architecture = model.architecture();
+    result.skipped = model.skipped();
+    // The NMI matrices, unless a baseline with a fixed count does not need them.
+    const bool need_nmi = options.criterion == Criterion::Nmi || !options.keep.has_value();
+    std::vector<std::vector<double>> Ms;
+    std::vector<bool> reused(layers.size(), false);
+    if (need_nmi) {
+        Ms = layer_similarities(model, cache_dir, options.show_progress, options.memory_budget,
+                                &reused);
+        for (const bool r : reused) (r ? result.nmi_layers_reused : result.nmi_layers_computed)++;
+        emit(options,
+             fmt::format("similarity: {} layers computed, {} reused from {}",
+                         result.nmi_layers_computed, result.nmi_layers_reused, cache_dir.string()));
+    }
+    const double nmi_seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+    if (options.reduce_percent) {
+        std::vector<int> counts;
+        // One min_keep for the searched factor: the largest top-k of any layer.
+        int min_keep = 1;
+        for (const auto& l : layers) {
+            counts.push_back(l.n_experts);
+            min_keep = std::max(min_keep, l.top_k);
+        }
+        result.factor = factor_for_reduction(Ms, counts, *options.reduce_percent / 100.0, min_keep);
+        emit(options,
+             fmt::format("--reduce {}%: factor {}", *options.reduce_percent, *result.factor));
+    } else if (options.factor) {
+        result.factor = options.factor;
+    }
+
+    result.layers = choose_experts(options, model, Ms, reused, frequency, result.factor);
+    std::vector<std::vector<int>> kept;
+    for (const LayerOutcome& o : result.layers) {
+        kept.push_back(o.kept);
+        result.expert_params_before += o.expert_params_before;
+        result.expert_params_after += o.expert_params_after;
+    }
+    PrunedOutput out = pruned_output(options, model, kept);
+    check_output_tensors(options, model, out);
+    result.params_before = model.tensors().total_parameters();
+    if (const TensorInfo* t = model.tensors().find(kMoeBiasTensor)) {
+        result.params_before -= t->numel();  // routing state, not a parameter
+    }
+    for (const auto& t : out.tensors) {
+        if (t.name == kMoeBiasTensor) continue;
+        int64_t n = 1;
+        for (const int64_t d : t.shape) n *= d;
+        result.params_after += n;
+    }
+
+    Json summary = simplify_summary(options, model, result, cache_dir, need_nmi);
     const Json identity = need_nmi ? model_identity(model) : Json();
     const bool copy_extras = fs::is_directory(options.model) && !model.is_greenmoe();
-    w.add_files = [&](const fs::path& staging) {
-        if (copy_extras) {
-            // Tokenizer and generation files go along, so the folder is a complete model.
-            for (const auto& entry : fs::directory_iterator(model.tensors().dir())) {
-                const std::string name = entry.path().filename().string();
-                if (!entry.is_regular_file() || is_weight_file(name) || name == "config.json" ||
-                    name == "summary.json") {
-                    continue;
-                }
-                fs::copy_file(entry.path(), staging / name);
-            }
-        }
-        if (need_nmi) {
-            for (size_t i = 0; i < layers.size(); ++i) {
-                write_cached(staging / "nmi", layers[i], cache_key(model, layers[i], identity),
-                             Ms[i]);
-            }
+    out.write.add_files = [&](const fs::path& staging) {
+        if (copy_extras) copy_extra_files(model, staging);
+        for (size_t i = 0; i < Ms.size(); ++i) {
+            write_cached(staging / "nmi", layers[i], cache_key(model, layers[i], identity), Ms[i]);
         }
         Json files = Json::array();
         for (const auto& entry : fs::directory_iterator(staging)) {
@@ -791,35 +930,10 @@ SimplifyResult simplify_model(const SimplifyOptions& options) {
             {"total", std::chrono::duration<double>(Clock::now() - t_start).count()}};
         write_file_atomic(staging / "summary.json", summary.dump(2) + "\n");
     };
-    const ModelFolderWritten written = write_model_folder(options.out, tensors, w);
+    const ModelFolderWritten written = write_model_folder(options.out, out.tensors, out.write);
     result.files = written.files;
     result.summary = summary;
-
-    log(fmt::format("{:>6} {:>8} {:>6} {:>6}  {}", "layer", "experts", "kept", "top-k",
-                    "kept experts (original numbers)"));
-    for (const auto& o : result.layers) {
-        log(fmt::format("{:>6} {:>8} {:>6} {:>6}  {}{}", o.layer, o.n_experts, o.kept.size(),
-                        o.top_k, join(o.kept),
-                        o.stopped_at_min_keep ? "  (stopped at top-k)" : ""));
-    }
-    std::string stopped;
-    for (const auto& o : result.layers) {
-        if (!o.stopped_at_min_keep) continue;
-        stopped += stopped.empty() ? "" : ", ";
-        stopped += std::to_string(o.layer);
-    }
-    if (!stopped.empty()) {
-        log(fmt::format("{} {} stopped pruning at top-k experts",
-                        stopped.find(',') == std::string::npos ? "layer" : "layers", stopped));
-    }
-    log(fmt::format("expert parameters: {} -> {} (-{:.1f}%); all parameters: {} -> {} (-{:.1f}%)",
-                    result.expert_params_before, result.expert_params_after,
-                    percent(result.expert_params_before - result.expert_params_after,
-                            result.expert_params_before),
-                    result.params_before, result.params_after,
-                    percent(result.params_before - result.params_after, result.params_before)));
-    log(fmt::format("wrote {} ({} file{})", options.out.string(), written.files.size(),
-                    written.files.size() == 1 ? "" : "s"));
+    log_outcome(options, result, written.files.size());
     return result;
 }
 
