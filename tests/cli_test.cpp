@@ -92,6 +92,17 @@ TEST(Cli, CommandLineErrorsExitWithStatus2) {
     expect_usage_error(
         "simplify --model " + run + " --out " + (tmp / "s").string() + " --keep 1 --factor 2",
         "excludes");
+    // Output paths that cannot be written, refused before any work.
+    testing::write_text_file(tmp / "file", "x");
+    const std::string under_file = (tmp / "file" / "x").string();
+    expect_usage_error("train -o " + under_file, "--out " + under_file);
+    expect_usage_error("eval --checkpoint " + run + " --json " + under_file, "is not a folder");
+    expect_usage_error("energy --csv " + tmp.path().string() + " -- true",
+                       "is a folder, expected a file name");
+    expect_usage_error("prepare -o " + (tmp / "file").string() + " " + (tmp / "file").string(),
+                       "is a file, expected a folder");
+    expect_usage_error("simplify --model " + run + " --out " + under_file + " --keep 1",
+                       "is not a folder");
     // Bad data is not a usage error: it keeps status 1.
     const auto missing = run_command(bin() + " generate --checkpoint " + run);
     EXPECT_EQ(missing.exit_code, 1) << missing.output;
@@ -215,8 +226,30 @@ TEST(Cli, MalformedShardHeaderIsOneClearError) {
 
 TEST(Cli, UnknownConfigKeyIsNamed) {
     testing::TempDir tmp;
-    const auto r = run_command(bin() + " train --set train.learning_rate=1" + tiny_train_args(tmp));
-    expect_one_error_line(r, "learning_rate");
+    // Given by --set: the command line is wrong (status 2).
+    expect_usage_error("train --set train.learning_rate=1" + tiny_train_args(tmp),
+                       "train.learning_rate: unknown key");
+    // In a preset file: the file is wrong (status 1), named with the key.
+    testing::write_text_file(tmp / "preset.json", R"({"train": {"learning_rate": 1}})");
+    const auto r =
+        run_command(bin() + " train -c " + (tmp / "preset.json").string() + tiny_train_args(tmp));
+    expect_one_error_line(r, "train.learning_rate: unknown key");
+}
+
+TEST(Cli, BadSetValuesAreCommandLineErrors) {
+    testing::TempDir tmp;
+    expect_usage_error("train --set model.n_experts=abc" + tiny_train_args(tmp),
+                       "model.n_experts: expected a whole number, got \"abc\"");
+    expect_usage_error("train --set model.n_experts=2.5" + tiny_train_args(tmp),
+                       "model.n_experts: must be a whole number, got 2.5");
+    expect_usage_error("train --set train.max_steps=-4 -q --out " + (tmp / "r").string(),
+                       "--set train.max_steps=-4: train.max_steps must be ≥ 1, got -4");
+    expect_usage_error("train --set train.grad_clip=-1" + tiny_train_args(tmp),
+                       "train.grad_clip must be ≥ 0");
+    expect_usage_error("train --set nosection=1" + tiny_train_args(tmp),
+                       "expected section.key=value");
+    EXPECT_FALSE(fs::exists(tmp / "run"));
+    EXPECT_FALSE(fs::exists(tmp / "r"));
 }
 
 TEST(Cli, CorruptCheckpointIsOneClearError) {

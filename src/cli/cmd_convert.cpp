@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "greenmoe/core/error.h"
+#include "greenmoe/io/output_paths.h"
 #include "greenmoe/model/gpt_weights.h"
 #include "greenmoe/train/checkpoint.h"
 
@@ -27,6 +28,8 @@ void register_convert(CLI::App& app) {
     cmd->add_option("-o,--out", args->out, "output folder (--to-hf) or .safetensors (--from-hf)")
         ->required();
     cmd->callback([args]() {
+        if (!args->to_hf.empty()) check_output_folder(args->out, "--out");
+        if (!args->from_hf.empty()) check_output_file(args->out, "--out");
         if (!args->to_hf.empty()) {
             const auto weights = resolve_checkpoint_weights(args->to_hf);
             GptModel model(read_gpt_weights_config(weights), 1, 1);

@@ -17,6 +17,7 @@
 #include "greenmoe/energy/energy_monitor.h"
 #include "greenmoe/energy/energy_options.h"
 #include "greenmoe/energy/process_usage.h"
+#include "greenmoe/io/output_paths.h"
 
 extern char** environ;
 
@@ -85,6 +86,7 @@ class IgnoreInterrupts {
 };
 
 int run_energy(const EnergyArgs& args) {
+    if (!args.csv.empty()) check_output_file(args.csv, "--csv");
     auto child = std::make_shared<ChildUsage>();
     EnergyMonitor monitor(args.energy, [child] { return (*child)(); });
 

@@ -19,6 +19,7 @@
 #include "greenmoe/eval/perplexity_data.h"
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
+#include "greenmoe/io/output_paths.h"
 #include "greenmoe/model/model_loader.h"
 #include "greenmoe/text/tokenizer_files.h"
 #include "greenmoe/train/checkpoint.h"
@@ -214,6 +215,7 @@ void register_eval(CLI::App& app) {
         usage_check(args->model.empty() != args->checkpoint.empty(),
                     "give the model with --model DIR (or --checkpoint), once");
         EvalArgs a = *args;
+        if (!a.json_out.empty()) check_output_file(a.json_out, "--json");
         if (a.model.empty()) a.model = a.checkpoint;
         if (a.checkpoint.empty()) a.checkpoint = a.model;
         const bool hf_model = is_hf_engine_model(a.model);

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "greenmoe/core/option_checks.h"
+#include "greenmoe/io/output_paths.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
 #include "greenmoe/text/hf_tokenizer.h"
 #include "greenmoe/text/prepare.h"
@@ -45,6 +46,7 @@ void register_prepare(CLI::App& app) {
                     "Hugging Face tokenizers: the token put before every document (default: "
                     "bos_token, else eos_token, else <|endoftext|>)");
     cmd->callback([args]() {
+        check_output_folder(args->out, "--out");
         PrepareOptions options;
         for (const auto& in : args->inputs) options.inputs.emplace_back(in);
         options.out_dir = args->out;

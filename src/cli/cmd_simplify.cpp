@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/option_checks.h"
+#include "greenmoe/io/output_paths.h"
 #include "greenmoe/io/safetensors_model.h"
 #include "greenmoe/moeits/model_adapter.h"
 #include "greenmoe/moeits/simplify.h"
@@ -86,6 +87,7 @@ void register_simplify(CLI::App& app) {
                   "replace OUT if it holds an earlier `greenmoe simplify` output");
     cmd->add_flag("-q,--quiet", args->quiet, "no progress bars");
     cmd->callback([args, factor, keep, reduce]() {
+        check_output_folder(args->out, "--out");
         moeits::SimplifyOptions o;
         o.model = args->model;
         o.out = args->out;

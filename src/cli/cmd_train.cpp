@@ -6,6 +6,7 @@
 #include "greenmoe/core/option_checks.h"
 #include "greenmoe/dist/communicator.h"
 #include "greenmoe/energy/energy_options.h"
+#include "greenmoe/io/output_paths.h"
 #include "greenmoe/train/trainer.h"
 
 namespace greenmoe::cli {
@@ -82,8 +83,8 @@ void register_train(CLI::App& app) {
         ->capture_default_str();
     add_energy_options(cmd, args->energy);
     cmd->callback([args]() {
-        const TrainConfig config =
-            train_config_from_json(load_config_json(args->config, args->sets));
+        const TrainConfig config = load_train_config(args->config, args->sets);
+        check_output_folder(args->out, "--out");
         TrainOptions options;
         options.out_dir = args->out;
         options.data.data_dir = args->data_dir;

@@ -35,8 +35,8 @@ class JsonReader {
         }
         try {
             value = it->template get<T>();
-        } catch (const nlohmann::json::exception& e) {
-            fail("{}.{}: {} (value {})", where_, key, e.what(), it->dump());
+        } catch (const nlohmann::json::exception&) {
+            fail("{}.{}: expected {}, got {}", where_, key, kind_of<T>(), it->dump());
         }
     }
 
@@ -49,12 +49,30 @@ class JsonReader {
             if (!seen_.count(it.key())) {
                 std::string known;
                 for (const auto& k : seen_) known += (known.empty() ? "" : ", ") + k;
-                fail("{}: unknown key '{}' (known: {})", where_, it.key(), known);
+                fail("{}.{}: unknown key (known: {})", where_, it.key(), known);
             }
         }
     }
 
   private:
+    // What a field of type T holds, in the words of a config file.
+    template <typename T>
+    static const char* kind_of() {
+        if constexpr (std::is_same_v<T, bool>) {
+            return "true or false";
+        } else if constexpr (std::is_integral_v<T>) {
+            return "a whole number";
+        } else if constexpr (std::is_floating_point_v<T>) {
+            return "a number";
+        } else if constexpr (std::is_same_v<T, std::string>) {
+            return "a string";
+        } else if constexpr (requires { typename T::value_type; }) {
+            return "a list";
+        } else {
+            return "an object";
+        }
+    }
+
     // A count is a whole number in T's range: 2.5 is refused (nlohmann would truncate it),
     // 1e9 is read as 1000000000, and 1e30 or -1 for an unsigned field are refused.
     template <typename T>
@@ -62,8 +80,9 @@ class JsonReader {
         constexpr double kLimit = static_cast<double>(std::numeric_limits<T>::max()) + 1.0;
         if (v.is_number_float()) {
             const double d = v.get<double>();
-            check(std::isfinite(d) && std::floor(d) == d &&
-                      d >= static_cast<double>(std::numeric_limits<T>::min()) && d < kLimit,
+            check(std::isfinite(d) && std::floor(d) == d, "{}.{}: must be a whole number, got {}",
+                  where_, key, v.dump());
+            check(d >= static_cast<double>(std::numeric_limits<T>::min()) && d < kLimit,
                   "{}.{}: must be a whole number in [{}, {}], got {}", where_, key,
                   std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), v.dump());
             return static_cast<T>(d);

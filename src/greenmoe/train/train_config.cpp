@@ -211,13 +211,13 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
 
 void apply_override(nlohmann::json& j, const std::string& assignment) {
     const auto eq = assignment.find('=');
-    check(eq != std::string::npos && eq > 0,
-          "--set {}: expected section.key=value (e.g. train.lr=3e-4)", assignment);
+    usage_check(eq != std::string::npos && eq > 0,
+                "--set {}: expected section.key=value (e.g. train.lr=3e-4)", assignment);
     const std::string path = assignment.substr(0, eq);
     const std::string text = assignment.substr(eq + 1);
     const auto dot = path.find('.');
-    check(dot != std::string::npos && dot > 0 && dot + 1 < path.size(),
-          "--set {}: expected section.key=value (e.g. train.lr=3e-4)", assignment);
+    usage_check(dot != std::string::npos && dot > 0 && dot + 1 < path.size(),
+                "--set {}: expected section.key=value (e.g. train.lr=3e-4)", assignment);
     nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
     if (value.is_discarded()) value = text;  // a bare word is a string
     j[path.substr(0, dot)][path.substr(dot + 1)] = value;
@@ -248,6 +248,29 @@ nlohmann::json load_config_json(const std::string& path, const std::vector<std::
     if (!path.empty()) j = load_preset(path, 0);
     for (const auto& s : sets) apply_override(j, s);
     return j;
+}
+
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& sets) {
+    const nlohmann::json j = load_config_json(path, sets);
+    try {
+        return train_config_from_json(j);
+    } catch (const UsageError&) {
+        throw;
+    } catch (const Error& e) {
+        // Messages name the key at fault ("train.max_steps must be ≥ 1"); when the user set
+        // it on the command line, the command line is what is wrong.
+        const std::string message = e.what();
+        for (const std::string& s : sets) {
+            const std::string key = s.substr(0, s.find('='));
+            const size_t at = message.find(key);
+            const size_t after = at + key.size();
+            const bool whole_key =
+                at != std::string::npos && (after == message.size() || message[after] == ':' ||
+                                            message[after] == ' ' || message[after] == ')');
+            if (whole_key) throw UsageError("--set " + s + ": " + message);
+        }
+        throw;
+    }
 }
 
 }  // namespace greenmoe

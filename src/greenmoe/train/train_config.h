@@ -79,5 +79,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j);
 // or taken as a string if it is not JSON). Errors name the file or the override.
 nlohmann::json load_config_json(const std::string& path, const std::vector<std::string>& sets);
 void apply_override(nlohmann::json& j, const std::string& assignment);
+// Both: the TrainConfig of a preset with overrides. An error in a value given by --set is a
+// command-line error (UsageError, exit status 2); one in the preset file stays a data error.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& sets);
 
 }  // namespace greenmoe
