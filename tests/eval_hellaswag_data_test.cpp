@@ -207,19 +207,38 @@ TEST(HellaSwagDataText, BadBz2StreamIsAnError) {
     TempDir dir;
     write_text_file(dir / "garbage.bz2", "BZh9 this is not bzip2 data at all, just text");
     std::string message = error_message([&] { read_hellaswag_text(dir / "garbage.bz2"); });
-    EXPECT_NE(message.find("garbage.bz2:1:"), std::string::npos) << message;
-    EXPECT_NE(message.find("bad bz2 stream"), std::string::npos) << message;
+    EXPECT_NE(message.find("garbage.bz2: corrupt bzip2"), std::string::npos) << message;
 
     write_text_file(dir / "cut.txt.bz2", read_bytes(shared_hellaswag()).substr(0, 50000));
     message = error_message([&] { read_hellaswag(dir / "cut.txt.bz2"); });
-    EXPECT_NE(message.find("cut.txt.bz2:"), std::string::npos) << message;
-    EXPECT_NE(message.find("bad bz2 stream"), std::string::npos) << message;
+    EXPECT_NE(message.find("cut.txt.bz2: corrupt bzip2 file: it ends in the middle of a stream "
+                           "(at byte 50000; truncated?)"),
+              std::string::npos)
+        << message;
 
     std::string flipped = bzip2("Act: ctx\n1\na\nb\nc\nd\n");
     flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0x55);
     write_text_file(dir / "flipped.bz2", flipped);
     message = error_message([&] { read_hellaswag(dir / "flipped.bz2"); });
-    EXPECT_NE(message.find("bad bz2 stream"), std::string::npos) << message;
+    EXPECT_NE(message.find("flipped.bz2: corrupt bzip2 data near byte"), std::string::npos)
+        << message;
+}
+
+// bzip2 checks a block's CRC at the block's end: a flipped byte inside the real file used to
+// surface as whatever the garbled text broke first (a label, an ending count). The reader
+// checks the whole file before parsing, and names the offset in the compressed file.
+TEST(HellaSwagDataText, CorruptBlockIsNamedAsCorruptionWithItsOffset) {
+    TempDir dir;
+    const std::string good = read_bytes(shared_hellaswag());
+    for (const size_t at : {size_t{300000}, size_t{1000000}, good.size() - 5000}) {
+        std::string bad = good;
+        bad[at] = static_cast<char>(bad[at] ^ 0x10);
+        write_text_file(dir / "bad.txt.bz2", bad);
+        const std::string message = error_message([&] { read_hellaswag(dir / "bad.txt.bz2"); });
+        EXPECT_NE(message.find("bad.txt.bz2: corrupt bzip2"), std::string::npos)
+            << at << ": " << message;
+        EXPECT_NE(message.find("near byte"), std::string::npos) << at << ": " << message;
+    }
 }
 
 TEST(HellaSwagDataJsonl, Preprocess) {

@@ -109,47 +109,61 @@ class LineReader {
             if (got < kOutChunk) eof_ = true;
             return got > 0;
         }
-        while (!eof_) {
-            if (stream_.avail_in == 0 && !in_eof_) {
-                in_.read(in_buf_.data(), static_cast<std::streamsize>(in_buf_.size()));
-                stream_.next_in = in_buf_.data();
-                stream_.avail_in = static_cast<unsigned>(in_.gcount());
-                if (stream_.avail_in == 0) in_eof_ = true;
-            }
-            if (stream_.avail_in == 0 && in_eof_) {
-                check(stream_ended_,
-                      "{}:{}: bad bz2 stream: the file ends in the middle of a bzip2 stream", name_,
-                      line_number_ + 1);
-                eof_ = true;
-                break;
-            }
-            if (stream_ended_) {
-                // Several streams back to back (as pbzip2 writes) decompress to their
-                // concatenation.
-                char* next_in = stream_.next_in;
-                unsigned avail_in = stream_.avail_in;
-                BZ2_bzDecompressEnd(&stream_);
-                stream_open_ = false;
-                start_stream();
-                stream_.next_in = next_in;
-                stream_.avail_in = avail_in;
-                stream_ended_ = false;
-            }
-            stream_.next_out = out_buf_.data();
-            stream_.avail_out = static_cast<unsigned>(out_buf_.size());
-            int rc = BZ2_bzDecompress(&stream_);
-            if (rc != BZ_OK && rc != BZ_STREAM_END) {
-                fail("{}:{}: bad bz2 stream ({})", name_, line_number_ + 1, bz2_error_name(rc));
-            }
-            if (rc == BZ_STREAM_END) stream_ended_ = true;
-            size_t produced = out_buf_.size() - stream_.avail_out;
-            if (produced > 0) {
-                pending_.append(out_buf_.data(), produced);
-                return true;
-            }
+        // The whole file is decompressed before any of it is parsed: bzip2 checks a block's
+        // CRC only at its end, so text from a corrupt block would otherwise be read as items
+        // first and fail as a garbled label or ending.
+        if (eof_) return false;
+        while (decompress_some()) {
         }
-        return false;
+        eof_ = true;
+        return !pending_.empty();
     }
+
+    // One step of decompression into pending_; false at the end of the file.
+    bool decompress_some() {
+        if (stream_.avail_in == 0 && !in_eof_) {
+            in_.read(in_buf_.data(), static_cast<std::streamsize>(in_buf_.size()));
+            stream_.next_in = in_buf_.data();
+            stream_.avail_in = static_cast<unsigned>(in_.gcount());
+            if (stream_.avail_in == 0) in_eof_ = true;
+        }
+        if (stream_.avail_in == 0 && in_eof_) {
+            check(stream_ended_,
+                  "{}: corrupt bzip2 file: it ends in the middle of a stream (at byte {}; "
+                  "truncated?)",
+                  name_, compressed_offset());
+            return false;
+        }
+        if (stream_ended_) {
+            // Several streams back to back (as pbzip2 writes) decompress to their
+            // concatenation.
+            char* next_in = stream_.next_in;
+            unsigned avail_in = stream_.avail_in;
+            earlier_streams_bytes_ += stream_bytes();
+            BZ2_bzDecompressEnd(&stream_);
+            stream_open_ = false;
+            start_stream();
+            stream_.next_in = next_in;
+            stream_.avail_in = avail_in;
+            stream_ended_ = false;
+        }
+        stream_.next_out = out_buf_.data();
+        stream_.avail_out = static_cast<unsigned>(out_buf_.size());
+        const int rc = BZ2_bzDecompress(&stream_);
+        if (rc != BZ_OK && rc != BZ_STREAM_END) {
+            fail("{}: corrupt bzip2 data near byte {} of the file ({})", name_, compressed_offset(),
+                 bz2_error_name(rc));
+        }
+        if (rc == BZ_STREAM_END) stream_ended_ = true;
+        pending_.append(out_buf_.data(), out_buf_.size() - stream_.avail_out);
+        return true;
+    }
+
+    uint64_t stream_bytes() const {
+        return (uint64_t{stream_.total_in_hi32} << 32) | stream_.total_in_lo32;
+    }
+    // Bytes of the compressed file consumed so far.
+    uint64_t compressed_offset() const { return earlier_streams_bytes_ + stream_bytes(); }
 
     std::string name_;
     std::ifstream in_;
@@ -158,6 +172,7 @@ class LineReader {
     bool stream_open_ = false;
     bool stream_ended_ = false;
     bool in_eof_ = false;
+    uint64_t earlier_streams_bytes_ = 0;
     bool eof_ = false;
     std::vector<char> in_buf_;
     std::vector<char> out_buf_;
