@@ -60,8 +60,8 @@ TEST(EnergyCli, CsvGetsOneRowPerRun) {
     const auto records = parse_csv(testing::read_text_file(csv), "emissions.csv");
     ASSERT_EQ(records.size(), 3u);
     EXPECT_EQ(records[0][0], "timestamp");
-    EXPECT_EQ(records[1][14], "France");
-    EXPECT_EQ(records[1][29], "process");
+    EXPECT_EQ(records[1][15], "France");      // country_name (CodeCarbon 3's columns)
+    EXPECT_EQ(records[1][30], "process");     // tracking_mode
     EXPECT_NE(records[1][2], records[2][2]);  // a run id per run
 }
 

@@ -1,4 +1,5 @@
-// emissions.csv: CodeCarbon's exact header, quoting, and appending across resumed segments.
+// emissions.csv: CodeCarbon 3's exact header, quoting, appending across resumed segments, and
+// upgrading a file in the 32-column layout greenmoe wrote before.
 #include "greenmoe/energy/csv_table.h"
 #include "greenmoe/energy/emissions_csv.h"
 #include "test_support.h"
@@ -6,8 +7,17 @@
 namespace greenmoe {
 namespace {
 
-// CodeCarbon 2.8's header, as in the emissions.csv files it writes.
+// CodeCarbon 3.3's header (EmissionsData's fields), as in the emissions.csv files it writes.
 constexpr const char* kCodeCarbonHeader =
+    "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,"
+    "gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,"
+    "country_name,country_iso_code,region,cloud_provider,cloud_region,os,python_version,"
+    "codecarbon_version,cpu_count,cpu_model,gpu_count,gpu_model,longitude,latitude,"
+    "ram_total_size,tracking_mode,cpu_utilization_percent,gpu_utilization_percent,"
+    "ram_utilization_percent,ram_used_gb,on_cloud,pue,wue\n";
+
+// The 32-column header greenmoe wrote before (CodeCarbon 2.8's).
+constexpr const char* kOldHeader =
     "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,"
     "gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,country_name,"
     "country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,"
@@ -57,11 +67,14 @@ TEST(EnergyEmissionsCsv, AppendsAcrossResumesKeepingEarlierRowsByteIdentical) {
     EXPECT_TRUE(first.starts_with(kCodeCarbonHeader));
     const auto records = parse_csv(first, "emissions.csv");
     ASSERT_EQ(records.size(), 2u);
-    ASSERT_EQ(records[1].size(), 32u);
+    ASSERT_EQ(records[1].size(), 38u);
     EXPECT_EQ(records[1][4], "10.0");
-    EXPECT_EQ(records[1][23], "Intel(R) Xeon(R) CPU E5-2670, \"v2\"");  // quoted, round-trips
-    EXPECT_EQ(records[1][24], "");                                      // no GPU: empty count
-    EXPECT_EQ(records[1][31], "1.0");
+    EXPECT_EQ(records[1][14], "0.0");                                   // water_consumed
+    EXPECT_EQ(records[1][24], "Intel(R) Xeon(R) CPU E5-2670, \"v2\"");  // quoted, round-trips
+    EXPECT_EQ(records[1][25], "");                                      // no GPU: empty count
+    EXPECT_EQ(records[1][31], "");                                      // utilization: not measured
+    EXPECT_EQ(records[1][36], "1.0");
+    EXPECT_EQ(records[1][37], "0.0");
 
     EmissionsCsv(path).append(sample_row(20.0));  // a resumed run, a new object
     const std::string second = testing::read_text_file(path);
@@ -77,6 +90,37 @@ TEST(EnergyEmissionsCsv, AppendsAcrossResumesKeepingEarlierRowsByteIdentical) {
     EXPECT_EQ(EmissionsCsv(dir / "none.csv").totals().segments, 0);
     // Nothing left behind but the file itself.
     EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+}
+
+TEST(EnergyEmissionsCsv, AnOldFileIsRewrittenInCodeCarbon3sLayout) {
+    // A row greenmoe wrote before: hardware energy in the components (0.2 + 0.1 kWh), PUE
+    // 1.5 in energy_consumed only (0.45 kWh).
+    testing::TempDir dir;
+    const auto path = dir / "emissions.csv";
+    const std::string old_row =
+        "2025-03-01T12:00:00,greenmoe,run-1,exp-1,10.0,2.25e-05,2.25e-06,72.0,0.0,36.0,0.2,0.0,"
+        "0.1,0.45,France,FR,,,,Linux,,greenmoe-0.1.0,2,\"Xeon, v2\",,,,,7.5,process,N,1.5\n";
+    testing::write_text_file(path, std::string(kOldHeader) + old_row);
+    EmissionsCsv(path).append(sample_row(20.0));
+    const std::string now = testing::read_text_file(path);
+    EXPECT_TRUE(now.starts_with(kCodeCarbonHeader)) << now;
+    const CsvTable table(now, "emissions.csv", 0);
+    ASSERT_EQ(table.num_rows(), 2u);
+    for (size_t r = 0; r < 2; ++r) {
+        const double sum = table.number(r, table.column("cpu_energy")) +
+                           table.number(r, table.column("gpu_energy")) +
+                           table.number(r, table.column("ram_energy"));
+        EXPECT_NEAR(sum, table.number(r, table.column("energy_consumed")), 1e-12) << "row " << r;
+    }
+    EXPECT_DOUBLE_EQ(table.number(0, table.column("cpu_energy")), 0.2 * 1.5);
+    EXPECT_EQ(table.text(0, table.column("cpu_model")), "Xeon, v2");
+    EXPECT_EQ(table.text(0, table.column("run_id")), "run-1");
+    EXPECT_EQ(table.text(0, table.column("pue")), "1.5");
+    EXPECT_EQ(table.text(0, table.column("water_consumed")), "0.0");
+    EXPECT_EQ(table.text(0, table.column("ram_used_gb")), "");
+    const EmissionsTotals totals = EmissionsCsv(path).totals();
+    EXPECT_EQ(totals.segments, 2);
+    EXPECT_DOUBLE_EQ(totals.energy_consumed_kwh, 0.45 + 0.25);
 }
 
 TEST(EnergyEmissionsCsv, RefusesAFileWithAnotherHeader) {

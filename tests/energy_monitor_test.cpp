@@ -128,9 +128,13 @@ TEST(EnergyMonitor, PueAppliesPerSourceAndCarbonFollowsKwh) {
     const auto row = f.monitor->emissions_row(m);
     EXPECT_DOUBLE_EQ(row.duration_s, 10.0);
     EXPECT_DOUBLE_EQ(row.cpu_energy_kwh, 1.0);
-    EXPECT_DOUBLE_EQ(row.ram_energy_kwh, 0.5);
+    // CodeCarbon's definition: each component with its PUE, adding up to energy_consumed.
+    EXPECT_DOUBLE_EQ(row.ram_energy_kwh, 0.75);
     EXPECT_DOUBLE_EQ(row.gpu_energy_kwh, 0.0);
     EXPECT_DOUBLE_EQ(row.energy_consumed_kwh, 1.75);
+    EXPECT_DOUBLE_EQ(row.cpu_energy_kwh + row.gpu_energy_kwh + row.ram_energy_kwh,
+                     row.energy_consumed_kwh);
+    EXPECT_DOUBLE_EQ(row.ram_power_w, 1.8e5);  // the hardware's power, no PUE
     EXPECT_DOUBLE_EQ(row.cpu_power_w, 3.6e5);
     EXPECT_DOUBLE_EQ(row.emissions_kg, 0.0875);
     EXPECT_DOUBLE_EQ(row.emissions_rate_kg_per_s, 0.00875);
@@ -162,7 +166,8 @@ TEST(EnergyMonitor, ReportsLabelSourcesAndCreditTheTables) {
     EXPECT_NE(report.find("estimated"), std::string::npos);
     EXPECT_NE(report.find("France [FR], 50 gCO2e/kWh"), std::string::npos) << report;
     EXPECT_NE(report.find("CC BY 4.0"), std::string::npos);
-    EXPECT_EQ(f.monitor->progress_text(m), "2 Wh est., 100 mgCO2e");
+    EXPECT_EQ(f.monitor->progress_text(m), "2 Wh est. incl. PUE 1, 100 mgCO2e");
+    EXPECT_NE(line.find("2 Wh incl. PUE 1 = "), std::string::npos) << line;
 }
 
 TEST(EnergyMonitor, PollerReadsInTheBackgroundAndStopsPromptly) {

@@ -1,6 +1,7 @@
 // CodeCarbon-format emissions.csv (see emissions_csv.h).
 #include "greenmoe/energy/emissions_csv.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -16,6 +17,54 @@ std::string python_float(double value) {
     if (s.find_first_not_of("-0123456789") == std::string::npos) s += ".0";
     return s;
 }
+
+namespace {
+
+std::string optional_float(const std::optional<double>& value) {
+    return value ? python_float(*value) : std::string();
+}
+
+template <size_t N>
+std::string header_of(const std::array<std::string_view, N>& columns) {
+    std::string line;
+    for (size_t i = 0; i < N; ++i) {
+        if (i) line += ',';
+        line += columns[i];
+    }
+    line += '\n';
+    return line;
+}
+
+// A file greenmoe wrote with the 32 CodeCarbon 2.8 columns, in the 38-column layout. Its
+// components had no PUE while energy_consumed had it: each is scaled by its row's pue, so
+// that they add up to energy_consumed as CodeCarbon defines them.
+std::string upgrade_from_v2(const std::string& content, const std::string& file) {
+    const CsvTable old(content, file, 0);
+    std::string out = EmissionsCsv::header_line();
+    for (size_t r = 0; r < old.num_rows(); ++r) {
+        const double pue = old.number_or(r, old.column("pue"), 1.0);
+        std::string line;
+        for (size_t c = 0; c < kEmissionsCsvColumns.size(); ++c) {
+            const std::string_view name = kEmissionsCsvColumns[c];
+            std::string value;
+            if (name == "cpu_energy" || name == "gpu_energy" || name == "ram_energy") {
+                value = python_float(old.number_or(r, old.column(name), 0.0) * pue);
+            } else if (name == "water_consumed" || name == "wue") {
+                value = "0.0";
+            } else if (std::find(kEmissionsCsvColumnsV2.begin(), kEmissionsCsvColumnsV2.end(),
+                                 name) != kEmissionsCsvColumnsV2.end()) {
+                value = old.text(r, old.column(name));
+            }
+            if (c) line += ',';
+            line += csv_field(value);
+        }
+        out += line;
+        out += '\n';
+    }
+    return out;
+}
+
+}  // namespace
 
 std::string emissions_timestamp_now() {
     const std::time_t now = std::time(nullptr);
@@ -42,6 +91,7 @@ std::vector<std::string> EmissionsRow::fields() const {
             f(gpu_energy_kwh),
             f(ram_energy_kwh),
             f(energy_consumed_kwh),
+            f(water_consumed_l),
             country_name,
             country_iso_code,
             region,
@@ -58,17 +108,17 @@ std::vector<std::string> EmissionsRow::fields() const {
             latitude,
             f(ram_total_size_gb),
             tracking_mode,
+            optional_float(cpu_utilization_percent),
+            optional_float(gpu_utilization_percent),
+            optional_float(ram_utilization_percent),
+            optional_float(ram_used_gb),
             on_cloud,
-            f(pue)};
+            f(pue),
+            f(wue)};
 }
 
 std::string EmissionsCsv::header_line() {
-    std::string line;
-    for (size_t i = 0; i < kEmissionsCsvColumns.size(); ++i) {
-        if (i) line += ',';
-        line += kEmissionsCsvColumns[i];
-    }
-    return line + "\n";
+    return header_of(kEmissionsCsvColumns);
 }
 
 std::string EmissionsCsv::row_line(const EmissionsRow& row) {
@@ -106,10 +156,16 @@ void EmissionsCsv::append(const EmissionsRow& row) const {
         const size_t end = content.find('\n');
         std::string first = content.substr(0, end == std::string::npos ? content.size() : end);
         if (!first.empty() && first.back() == '\r') first.pop_back();
-        check(first + "\n" == header,
-              "{}: its first line is not CodeCarbon's emissions.csv header ({} columns "
-              "timestamp,project_name,run_id,experiment_id,…,pue); not appending to it",
-              path_.string(), kEmissionsCsvColumns.size());
+        first += '\n';
+        if (first == header_of(kEmissionsCsvColumnsV2)) {
+            content = upgrade_from_v2(content, path_.string());
+        } else {
+            check(first == header,
+                  "{}: its first line is not CodeCarbon 3's emissions.csv header ({} columns "
+                  "timestamp,project_name,run_id,experiment_id,…,pue,wue) nor the 32-column "
+                  "one greenmoe wrote before; not appending to it",
+                  path_.string(), kEmissionsCsvColumns.size());
+        }
         if (!content.empty() && content.back() != '\n') content += '\n';
     } else {
         content = header_line();

@@ -306,14 +306,15 @@ EnergyMeasurement EnergyMonitor::total() {
 
 std::string EnergyMonitor::progress_text(const EnergyMeasurement& m) const {
     if (!enabled_) return "energy off";
-    return fmt::format("{}{}, {}", format_energy(m.total_joules_with_pue),
-                       m.measured ? "" : " est.", format_co2e(m.co2e_g));
+    // Energy figures say that they include the PUE, as the log and the report do.
+    return fmt::format("{}{} incl. PUE {:.3g}, {}", format_energy(m.total_joules_with_pue),
+                       m.measured ? "" : " est.", m.pue, format_co2e(m.co2e_g));
 }
 
 std::string EnergyMonitor::summary_line(const EnergyMeasurement& m) const {
     if (!enabled_) return "energy: not measured (--no-energy)";
     return fmt::format(
-        "energy: {} in {:.1f} s, {}; {} with PUE {:.3g} = {:.4g} kWh; {} at {} ({:g} gCO2e/kWh). "
+        "energy: {} in {:.1f} s, {}; {} incl. PUE {:.3g} = {:.4g} kWh; {} at {} ({:g} gCO2e/kWh). "
         "{}",
         format_energy(m.total_joules), m.seconds, m.source_label,
         format_energy(m.total_joules_with_pue), m.pue, m.kwh, format_co2e(m.co2e_g),
@@ -376,9 +377,17 @@ EmissionsRow EnergyMonitor::emissions_row(const EnergyMeasurement& m) const {
     r.cpu_power_w = power(kSourceCpu);
     r.gpu_power_w = power(kSourceGpu);
     r.ram_power_w = power(kSourceRam);
-    r.cpu_energy_kwh = joules(kSourceCpu) / kJoulesPerKwh;
-    r.gpu_energy_kwh = joules(kSourceGpu) / kJoulesPerKwh;
-    r.ram_energy_kwh = joules(kSourceRam) / kJoulesPerKwh;
+    // CodeCarbon's energies include the PUE, each source with its own, so that they add up
+    // to energy_consumed; its powers are the hardware's.
+    const auto kwh_with_pue = [&](std::string_view key) {
+        const auto it = m.source_measured.find(std::string(key));
+        const bool measured = it != m.source_measured.end() && it->second;
+        return joules(key) * (measured ? carbon_.pue_measured : carbon_.pue_estimated) /
+               kJoulesPerKwh;
+    };
+    r.cpu_energy_kwh = kwh_with_pue(kSourceCpu);
+    r.gpu_energy_kwh = kwh_with_pue(kSourceGpu);
+    r.ram_energy_kwh = kwh_with_pue(kSourceRam);
     r.energy_consumed_kwh = m.kwh;
     const CarbonIntensity& l = carbon_.location;
     r.country_name = l.location == "WORLD" ? "World" : l.country;
