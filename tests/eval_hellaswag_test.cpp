@@ -13,6 +13,7 @@
 #include "greenmoe/eval/hellaswag.h"
 #include "greenmoe/eval/hellaswag_data.h"
 #include "greenmoe/io/atomic_file.h"
+#include "greenmoe/model/gpt.h"
 #include "greenmoe/model/model_loader.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
 #include "greenmoe/train/train_config.h"
@@ -109,6 +110,47 @@ TEST(HellaSwagScoring, ScoresDoNotDependOnTheBatching) {
         }
         EXPECT_EQ(a.scores[i].pred_norm, b.scores[i].pred_norm);
     }
+}
+
+// --batch-items far beyond the items there are sizes nothing by the option, and scoring that
+// cannot fit in memory is refused with the figures before the cache is allocated (it used to
+// grow for minutes or end in std::bad_alloc).
+TEST(HellaSwagScoring, BuffersFollowTheWorkAndOversizeIsRefused) {
+    GptConfig small;
+    small.n_layer = 2;
+    small.n_head = 2;
+    small.n_embd = 32;
+    small.block_size = 64;
+    small.vocab_size = 50257;
+    GptModel model(small, 1, 1);
+    model.init_weights(5);
+    std::vector<HellaSwagItem> items(3);
+    for (size_t i = 0; i < items.size(); ++i) {
+        items[i].context = items[i].raw_context = "A man is sitting on a roof. he";
+        items[i].endings = items[i].raw_endings = {" starts.", " stops.", " sits.", " runs."};
+        items[i].label = static_cast<int>(i);
+    }
+    HellaSwagOptions options;
+    options.progress = false;
+    options.items_per_batch = 1'000'000'000;  // 4e9 cache rows if sized by the option
+    EXPECT_EQ(evaluate_hellaswag(model, tokenizer(), items, options).items, 3);
+
+    // 96 layers × 4·300 rows × 1000 positions × 2·128 floats: ~110 GiB of cache.
+    GptConfig deep = small;
+    deep.n_layer = 96;
+    deep.n_embd = 128;
+    deep.block_size = 1024;
+    GptModel deep_model(deep, 1, 1);
+    std::string long_context;
+    for (int i = 0; i < 990; ++i) long_context += " roof";
+    std::vector<HellaSwagItem> many(300, items[0]);
+    for (auto& item : many) item.context = item.raw_context = long_context;
+    options.items_per_batch = 300;
+    const std::string message =
+        testing::error_message([&] { evaluate_hellaswag(deep_model, tokenizer(), many, options); });
+    EXPECT_NE(message.find("HellaSwag scoring of 300 items at once needs"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("lower --batch-items"), std::string::npos) << message;
 }
 
 TEST(HellaSwagEvalCommand, PrintsBothStylesAndWritesJson) {

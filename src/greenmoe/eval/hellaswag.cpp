@@ -11,6 +11,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/progress.h"
+#include "greenmoe/io/system_memory.h"
 #include "greenmoe/model/gpt_inference.h"
 #include "greenmoe/nn/cross_entropy.h"
 
@@ -225,9 +226,15 @@ HellaSwagResult evaluate_hellaswag(const GptModel& model, const Gpt2Tokenizer& t
         }
     }
 
-    const size_t per_batch = static_cast<size_t>(options.items_per_batch);
-    GptInference inference(model, static_cast<int>(4 * per_batch),
-                           static_cast<int>(std::min<size_t>(longest, size_t(block))),
+    // Buffers sized from the work: never more items at once than there are.
+    const size_t per_batch =
+        std::min(static_cast<size_t>(options.items_per_batch), std::max<size_t>(n_items, 1));
+    const int max_len = static_cast<int>(std::min<size_t>(longest, size_t(block)));
+    check_fits_in_memory(GptInference::memory_bytes(config, static_cast<int>(4 * per_batch),
+                                                    max_len, options.max_batch_tokens),
+                         fmt::format("HellaSwag scoring of {} items at once", per_batch),
+                         "score fewer together: lower --batch-items");
+    GptInference inference(model, static_cast<int>(4 * per_batch), max_len,
                            options.max_batch_tokens);
     std::vector<Sums> completion_sums(n_items), harness_sums(n_items);
     ProgressBar* bar = nullptr;

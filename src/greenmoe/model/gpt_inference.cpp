@@ -103,6 +103,18 @@ GptInference::GptInference(const GptModel& model, int max_batch, int max_len, in
 
 GptInference::~GptInference() = default;
 
+double GptInference::memory_bytes(const GptConfig& config, int max_batch, int max_len,
+                                  int max_tokens) {
+    const double C = config.n_embd, N = max_tokens, k = std::max(1, config.top_k);
+    const double cache = double(config.n_layer) * max_batch * max_len * 2 * C;
+    // residual, ln, qkv, heads, sub_out, fch and logits per new token, as allocated above;
+    // routed MLPs hold each token's chosen experts' hidden activations.
+    double per_token = C * (1 + 1 + 3 + k + 1 + 8) + config.padded_vocab_size;
+    if (config.mlp != "dense") per_token += k * config.hidden() * 2 + C * k;
+    if (config.attn == "moa") per_token += 4 * k * C;
+    return 4.0 * (cache + N * per_token + double(max_batch) * C);
+}
+
 void GptInference::copy_prefix(int src, int dst, int len) {
     check(
         src >= 0 && src < max_batch_ && dst >= 0 && dst < max_batch_ && len >= 0 && len <= max_len_,

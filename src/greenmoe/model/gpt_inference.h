@@ -25,6 +25,10 @@ class GptInference {
     GptInference(const GptModel& model, int max_batch, int max_len, int max_tokens);
     ~GptInference();
 
+    // About how many bytes those buffers take (the cache and one call's activations), to
+    // refuse a size that cannot fit before allocating it.
+    static double memory_bytes(const GptConfig& config, int max_batch, int max_len, int max_tokens);
+
     // Runs B sequences packed one after another in tokens: sequence i has count[i] ≥ 1
     // tokens for positions start[i] .. start[i] + count[i] − 1 of cache slot slot[i] (slots
     // distinct), attending to the slot's positions 0 .. start[i] − 1, which earlier calls
