@@ -26,16 +26,21 @@ TEST(RunLog, TextWithInvalidUtf8IsWrittenWithReplacementCharacters) {
     EXPECT_EQ(j["text"], "caf\xef\xbf\xbd \xef\xbf\xbd!");
 }
 
-TEST(RunLog, KeepsOnlyLinesBeforeTheResumeStep) {
+TEST(RunLog, KeepsWhatCameBeforeTheResumeStep) {
+    // Resuming from the checkpoint of step 2: train records 1 and 2 stay (steps 1…N, the
+    // update just done); the validation at step 2 (measured before update 3) and everything
+    // later go, as the resumed run logs them again.
     testing::TempDir tmp;
-    testing::write_text_file(tmp / "log.jsonl",
-                             "{\"type\":\"start\"}\n{\"type\":\"train\",\"step\":0}\n"
-                             "{\"type\":\"train\",\"step\":1}\n{\"type\":\"val\",\"step\":2}\n"
-                             "{\"type\":\"tr");
+    testing::write_text_file(
+        tmp / "log.jsonl",
+        "{\"type\":\"start\"}\n{\"type\":\"val\",\"step\":0}\n{\"type\":\"train\",\"step\":1}\n"
+        "{\"type\":\"train\",\"step\":2}\n{\"type\":\"val\",\"step\":2}\n"
+        "{\"type\":\"sample\",\"step\":2}\n{\"type\":\"train\",\"step\":3}\n{\"type\":\"tr");
     { RunLog log(tmp / "log.jsonl", 2); }
-    EXPECT_EQ(read_file(tmp / "log.jsonl"),
-              "{\"type\":\"start\"}\n{\"type\":\"train\",\"step\":0}\n"
-              "{\"type\":\"train\",\"step\":1}\n");
+    EXPECT_EQ(
+        read_file(tmp / "log.jsonl"),
+        "{\"type\":\"start\"}\n{\"type\":\"val\",\"step\":0}\n{\"type\":\"train\",\"step\":1}\n"
+        "{\"type\":\"train\",\"step\":2}\n");
 }
 
 TEST(RunLog, TornLastLineIsDroppedWithAWarningDamageElsewhereIsAnError) {

@@ -9,8 +9,8 @@
 
 namespace greenmoe {
 
-RunLog::RunLog(std::filesystem::path path, int64_t keep_before_step) : path_(std::move(path)) {
-    if (keep_before_step >= 0 && std::filesystem::exists(path_)) {
+RunLog::RunLog(std::filesystem::path path, int64_t resume_step) : path_(std::move(path)) {
+    if (resume_step >= 0 && std::filesystem::exists(path_)) {
         const std::string text = read_file(path_);
         const JsonLinesText lines = without_torn_last_line(text, path_.string());
         warning_ = lines.warning;
@@ -24,9 +24,10 @@ RunLog::RunLog(std::filesystem::path path, int64_t keep_before_step) : path_(std
             check(!j.is_discarded() && j.is_object(),
                   "{}:{}: not a JSON object (a damaged log: repair or remove this line)",
                   path_.string(), line_no);
-            if (j.contains("step") && j["step"].is_number_integer() &&
-                j["step"].get<int64_t>() >= keep_before_step) {
-                continue;
+            if (j.contains("step") && j["step"].is_number_integer()) {
+                const int64_t step = j["step"].get<int64_t>();
+                const bool train = j.value("type", std::string()) == "train";
+                if (train ? step > resume_step : step >= resume_step) continue;
             }
             kept += line + "\n";
         }

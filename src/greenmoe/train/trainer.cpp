@@ -7,6 +7,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -161,19 +162,74 @@ bool model_tunable(const std::string& key) {
            key == "lambda_z" || key == "w_penalty" || key == "bias_gamma";
 }
 
-// The run that `init_from` came from, and what it cost when its emissions.csv is there.
+// The kept experts per layer of a `greenmoe simplify` summary.json, in the numbering of
+// the model it pruned: {"layer": [indices]}.
+std::map<int, std::vector<int>> kept_experts_of(const nlohmann::json& summary) {
+    std::map<int, std::vector<int>> kept;
+    const auto layers = summary.find("layers");
+    if (layers == summary.end() || !layers->is_array()) return kept;
+    for (const auto& l : *layers) {
+        if (!l.is_object() || !l.contains("layer") || !l.contains("kept")) continue;
+        try {
+            kept[l.at("layer").get<int>()] = l.at("kept").get<std::vector<int>>();
+        } catch (const nlohmann::json::exception&) {
+            continue;
+        }
+    }
+    return kept;
+}
+
+// The run that `init_from` came from, and what it cost when its emissions.csv is there. A
+// `greenmoe simplify` output is followed (its summary.json) to the model it pruned, and its
+// kept experts are recorded in the original model's numbering.
 nlohmann::json describe_parent(const std::string& init_from, const ModelSource& source) {
     const fs::path path = fs::absolute(init_from).lexically_normal();
     nlohmann::json j = {{"path", path.string()},
                         {"weights", fs::absolute(source.weights).lexically_normal().string()},
                         {"format", source.greenmoe ? "greenmoe" : "huggingface-gpt2"}};
-    // A run folder holds emissions.csv; a checkpoint sits two levels below it.
     fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+    std::map<int, std::vector<int>> kept;  // composed over repeated prunings
+    for (int hops = 0; hops < 8 && !fs::exists(dir / "emissions.csv"); ++hops) {
+        const fs::path summary_file = dir / "summary.json";
+        if (!fs::is_regular_file(summary_file)) break;
+        const auto summary = nlohmann::json::parse(read_file(summary_file), nullptr, false);
+        if (!summary.is_object() || !summary.contains("model_absolute") ||
+            !summary["model_absolute"].is_string()) {
+            break;
+        }
+        const std::map<int, std::vector<int>> here = kept_experts_of(summary);
+        if (hops == 0) {
+            kept = here;
+            j["simplified"] = {{"summary", summary_file.string()},
+                               {"criterion", summary.value("criterion", "")},
+                               {"mode", summary.value("mode", "")}};
+        } else {
+            // An earlier pruning: its kept list maps this one's numbers to the original's.
+            for (auto& [layer, experts] : kept) {
+                const auto it = here.find(layer);
+                if (it == here.end()) continue;
+                for (int& e : experts) {
+                    if (e >= 0 && static_cast<size_t>(e) < it->second.size())
+                        e = it->second[static_cast<size_t>(e)];
+                }
+            }
+        }
+        const fs::path from = summary["model_absolute"].get<std::string>();
+        j["simplified_from"] = from.string();
+        dir = fs::is_directory(from) ? from : from.parent_path();
+    }
+    if (!kept.empty()) {
+        nlohmann::json by_layer = nlohmann::json::object();
+        for (const auto& [layer, experts] : kept) by_layer[std::to_string(layer)] = experts;
+        j["simplified"]["kept_experts"] = by_layer;
+    }
+    // A run folder holds emissions.csv; a checkpoint sits two levels below it.
     if (!fs::exists(dir / "emissions.csv") && dir.parent_path().filename() == "checkpoints") {
         dir = dir.parent_path().parent_path();
     }
     const fs::path csv = dir / "emissions.csv";
     if (!fs::is_regular_file(csv)) return j;
+    j["run"] = dir.string();
     try {
         const EmissionsTotals t = EmissionsCsv(csv).totals();
         j["emissions_csv"] = csv.string();
@@ -609,7 +665,11 @@ void Trainer::start_log() {
             std::fprintf(stderr, "warning: %s\n", run_log_->warning().c_str());
         record_lost_segment();
     }
+    // log_version 2: train records carry the step just done (1…N); val, eval and sample
+    // records the steps done when measured (0: before training). Version 1 (no field)
+    // numbered train records from 0.
     nlohmann::json start = {{"type", "start"},
+                            {"log_version", 2},
                             {"resumed_from_step", start_step_},
                             {"parameters", model_->num_parameters()},
                             {"tokens_per_step", tokens_per_step_},
@@ -667,16 +727,18 @@ void Trainer::say_what_runs() const {
 
 // ---- Periodic jobs -----------------------------------------------------------------
 
-// Validation, HellaSwag and a sample at the start of a step (before its update).
-void Trainer::run_due_evaluations(int64_t step) {
-    if (val_set_ && step % config_.val_every == 0) validate(step);
-    if (config_.hellaswag_every > 0 && step > 0 && step % config_.hellaswag_every == 0) {
-        hellaswag(step);
+// Validation, HellaSwag and a sample before update `steps_done` + 1: they are logged at
+// step `steps_done` (0: the untrained model), the count of updates the model has had. Those
+// after the last update come from finish().
+void Trainer::run_due_evaluations(int64_t steps_done) {
+    if (val_set_ && steps_done % config_.val_every == 0) validate(steps_done);
+    if (config_.hellaswag_every > 0 && steps_done > 0 &&
+        steps_done % config_.hellaswag_every == 0) {
+        hellaswag(steps_done);
     }
-    const bool last = step == config_.max_steps - 1;
-    if (root_ && config_.sample_every > 0 && step > 0 &&
-        (step % config_.sample_every == 0 || last)) {
-        sample(step);
+    if (root_ && config_.sample_every > 0 && steps_done > 0 &&
+        steps_done % config_.sample_every == 0) {
+        sample(steps_done);
     }
 }
 
@@ -825,8 +887,10 @@ StepResult Trainer::train_step(int64_t step) {
     return r;
 }
 
+// `step` counts from 0 in the loop; the log and the console number steps 1…N.
 bool Trainer::log_due(int64_t step) const {
-    return step % config_.log_every == 0 || step == config_.max_steps - 1 || step + 1 == end_step_;
+    const int64_t n = step + 1;
+    return n == 1 || n % config_.log_every == 0 || n == config_.max_steps || n == end_step_;
 }
 
 // The job's energy so far, every rank's summed (so a collective: all ranks call it).
@@ -838,6 +902,10 @@ void Trainer::add_energy_fields(const JobEnergy& job, nlohmann::json& record) co
     record["j_per_token"] =
         state_.tokens_seen > 0 ? joules / static_cast<double>(state_.tokens_seen) : 0.0;
     record["energy_source"] = job.total.source_label;
+    // energy_j, co2e_g and j_per_token include it (what the facility used).
+    record["pue"] = job.total.total_joules > 0
+                        ? job.total.total_joules_with_pue / job.total.total_joules
+                        : job.total.pue;
     if (world_ > 1) record["energy_j_per_rank"] = job.joules_per_rank;
     // This segment's own measurement: what the next run records if this one is killed.
     record["segment"] = segment_json(job.total);
@@ -846,7 +914,7 @@ void Trainer::add_energy_fields(const JobEnergy& job, nlohmann::json& record) co
 void Trainer::log_step(int64_t step, const StepResult& r) {
     const double tok_per_s = static_cast<double>(tokens_per_step_) / r.seconds;
     nlohmann::json record = {{"type", "train"},
-                             {"step", step},
+                             {"step", step + 1},
                              {"loss", r.loss},
                              {"lr", r.lr},
                              {"grad_norm", r.grad_norm},
@@ -948,6 +1016,7 @@ TrainSummary Trainer::finish(int stop_signal) {
     if (stop_signal == 0 && state_.step >= config_.max_steps && start_step_ < config_.max_steps) {
         if (val_set_) validate(state_.step);
         if (config_.hellaswag_every > 0) hellaswag(state_.step);
+        if (root_ && config_.sample_every > 0) sample(state_.step);
         nlohmann::json done = {{"type", "done"},
                                {"step", state_.step},
                                {"train_loss", summary_.final_train_loss},
