@@ -170,7 +170,8 @@ TEST(ReportHtml, PageIsSelfContained) {
     EXPECT_EQ(page.find("@import"), std::string::npos);
     EXPECT_EQ(page.find("url(h"), std::string::npos);
     EXPECT_NE(page.find(escape_xml(kGreenAlgorithmsCredit)), std::string::npos);
-    EXPECT_NE(page.find("g CO2e, estimated<"), std::string::npos);
+    // Energy figures say that they include the PUE (here without its value: none logged).
+    EXPECT_NE(page.find("g CO2e incl. PUE, estimated<"), std::string::npos);
     EXPECT_NE(page.find("123k"), std::string::npos);  // parameters
 }
 
@@ -193,7 +194,8 @@ TEST(ReportHtml, LogAxesWhenRunsSpanOverTwoDecades) {
     EXPECT_NE(page.find("Not plotted (no HellaSwag eval or CO2e recorded): no-eval"),
               std::string::npos);
     // The CO2e curves span the same three decades: log y; energy (same for all) stays linear.
-    EXPECT_NE(svg_by_id(page, "plot-co2e").find("CO2e (g) (log scale)"), std::string::npos);
+    EXPECT_NE(svg_by_id(page, "plot-co2e").find("CO2e incl. PUE (g) (log scale)"),
+              std::string::npos);
     EXPECT_EQ(svg_by_id(page, "plot-energy").find("(log scale)"), std::string::npos);
 
     dear.co2e_per_s = 0.005;
@@ -375,10 +377,11 @@ TEST(ReportBrowser, RendersInHeadlessChromium) {
     EXPECT_EQ(body_attr(dom, "data-errors"), "");
 
     // Points per plot: loss = a 10 train + 2 val, b 8 train + 2 val; HellaSwag = acc and
-    // acc_norm at a's 3 and b's 1 evals; throughput, energy and CO2e = one per train record.
+    // acc_norm at a's 3 and b's 1 evals; throughput, energy and CO2e = one per train record;
+    // dropped tokens and load CV = one per train record of the MoE run (mean over layers).
     const std::vector<std::pair<std::string, size_t>> expected = {
-        {"plot-loss", 22},   {"plot-hellaswag", 8}, {"plot-tokens-per-s", 18},
-        {"plot-energy", 18}, {"plot-co2e", 18},     {"plot-figure1", 2}};
+        {"plot-loss", 22}, {"plot-hellaswag", 8}, {"plot-tokens-per-s", 18}, {"plot-energy", 18},
+        {"plot-co2e", 18}, {"plot-figure1", 2},   {"plot-dropped", 10},      {"plot-load-cv", 10}};
     size_t total = 0;
     for (const auto& [id, n] : expected) {
         const std::string svg = svg_by_id(dom, id);
@@ -397,6 +400,7 @@ TEST(ReportBrowser, RendersInHeadlessChromium) {
     EXPECT_EQ(count(svg_by_id(dom, "plot-load-0-t0"), "class=\"cell\""), 8u);
     EXPECT_EQ(svg_by_id(dom, "plot-load-1"), "");  // the dense run has none
     EXPECT_NE(dom.find("Resumed"), std::string::npos);
+    EXPECT_NE(dom.find("id=\"comparison\""), std::string::npos);
     EXPECT_NE(dom.find(escape_xml(kGreenAlgorithmsCredit)), std::string::npos);
 }
 

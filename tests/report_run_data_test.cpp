@@ -175,8 +175,9 @@ TEST(ReportRunData, ResumedRunKeepsOneRecordPerStep) {
     ASSERT_EQ(run.starts.size(), 2u);
     EXPECT_EQ(run.starts[1].resumed_from_step, 3);
     EXPECT_EQ(run.starts[1].line, 5);
+    // A log without log_version numbered train records from 0: read as steps 1…N.
     ASSERT_EQ(run.train.size(), 5u);
-    for (size_t i = 0; i < run.train.size(); ++i) EXPECT_EQ(run.train[i].step, int64_t(i));
+    for (size_t i = 0; i < run.train.size(); ++i) EXPECT_EQ(run.train[i].step, int64_t(i) + 1);
 
     // A log whose old segment ran on past the checkpoint (killed before its next save):
     // the resumed segment's records replace those steps, they are not drawn twice.
@@ -186,7 +187,7 @@ TEST(ReportRunData, ResumedRunKeepsOneRecordPerStep) {
     run = parse(log);
     ASSERT_EQ(run.train.size(), 6u);
     for (size_t i = 0; i < run.train.size(); ++i) {
-        EXPECT_EQ(run.train[i].step, int64_t(i));
+        EXPECT_EQ(run.train[i].step, int64_t(i) + 1);
         EXPECT_LT(run.train[i].loss, 50.0);
     }
     EXPECT_TRUE(run.val.empty());

@@ -157,6 +157,23 @@ nlohmann::json run_val_loss(const EvalArgs& args) {
             {"data", pattern}};
 }
 
+// What was evaluated, so that `greenmoe report` can put the result beside its run: the
+// model as given and absolute, and for a greenmoe checkpoint its weights and training step.
+void describe_evaluated_model(const EvalArgs& args, bool hf_model, nlohmann::json& result) {
+    namespace fs = std::filesystem;
+    result["model"] = args.model;
+    result["model_absolute"] = fs::absolute(args.model).lexically_normal().string();
+    if (hf_model) return;
+    try {
+        const fs::path weights = resolve_checkpoint_weights(args.checkpoint);
+        result["weights"] = fs::absolute(weights).lexically_normal().string();
+        if (fs::is_regular_file(weights.parent_path() / "state.json"))
+            result["step"] = read_train_state(weights.parent_path()).step;
+    } catch (const Error&) {
+        // A Hugging Face GPT-2 folder: no greenmoe checkpoint, no step.
+    }
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app) {
@@ -231,11 +248,13 @@ void register_eval(CLI::App& app) {
         const EnergyMeasurement m = energy.end_window("eval");
         if (energy.enabled()) {
             std::fprintf(stderr, "%s\n", energy.summary_line(m).c_str());
-            result["energy_j"] = m.total_joules_with_pue;
+            result["energy_j"] = m.total_joules_with_pue;  // and co2e_g: both incl. PUE
+            result["pue"] = m.pue;
             result["co2e_g"] = m.co2e_g;
             result["energy_source"] = m.source_label;
         }
         if (!a.json_out.empty()) {
+            describe_evaluated_model(a, hf_model, result);
             std::string text = result.dump(2);
             text += "\n";
             write_file_atomic(a.json_out, text);

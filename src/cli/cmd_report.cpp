@@ -5,17 +5,45 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/option_checks.h"
+#include "greenmoe/io/atomic_file.h"
 #include "greenmoe/report/html_report.h"
 #include "greenmoe/report/run_data.h"
 
 namespace greenmoe::cli {
+namespace {
+
+// An eval --json result goes to the run whose checkpoint it evaluated; with one run, to it.
+void add_eval_file(std::vector<report::RunData>& runs, const std::string& file) {
+    const auto result = nlohmann::json::parse(read_file(file), nullptr, false);
+    usage_check(result.is_object(), "--eval {}: not the JSON object greenmoe eval --json writes",
+                file);
+    const std::string task = result.value("task", std::string());
+    usage_check(task == "hellaswag",
+                "--eval {}: a '{}' result; the report takes HellaSwag results (greenmoe eval "
+                "--task hellaswag --json FILE)",
+                file, task);
+    report::RunData* target = nullptr;
+    for (auto& run : runs) {
+        if (report::eval_result_belongs_to(run, result)) target = &run;
+    }
+    if (target == nullptr && runs.size() == 1) target = &runs.front();
+    usage_check(target != nullptr,
+                "--eval {}: it evaluated {}, which is in none of the run folders given; put it "
+                "in its run's folder as eval*.json, or report on that run",
+                file, result.value("model_absolute", result.value("model", std::string("?"))));
+    report::add_eval_result(*target, result, file);
+}
+
+}  // namespace
 
 void register_report(CLI::App& app) {
     struct Args {
-        std::vector<std::string> runs;
+        std::vector<std::string> runs, evals;
         std::string out, title;
         int snapshots = 6;
         bool quiet = false;
@@ -31,6 +59,10 @@ void register_report(CLI::App& app) {
     cmd->add_option("-o,--out", args->out,
                     "output file (default: RUN/report.html for one run, ./report.html for "
                     "several)");
+    cmd->add_option("--eval", args->evals,
+                    "greenmoe eval --task hellaswag --json results to add, each to the run whose "
+                    "checkpoint it evaluated (RUN/eval*.json files are read without it)")
+        ->check(CLI::ExistingFile);
     cmd->add_option("--title", args->title, "page title");
     cmd->add_option("--snapshots", args->snapshots,
                     "expert-load maps over time per MoE run (0 = only the last step)")
@@ -44,6 +76,7 @@ void register_report(CLI::App& app) {
             for (const auto& w : runs.back().warnings)
                 std::fprintf(stderr, "greenmoe: warning: %s\n", w.c_str());
         }
+        for (const auto& file : args->evals) add_eval_file(runs, file);
         std::filesystem::path out = args->out;
         if (out.empty())
             out = runs.size() == 1 ? std::filesystem::path(args->runs[0]) / "report.html"

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <set>
@@ -108,6 +109,85 @@ std::string credit_html() {
     return fmt::format("<p class=\"credit\">CO2e: {}</p>\n", escape_xml(kGreenAlgorithmsCredit));
 }
 
+// A healed or fine-tuned run's experts: kept per block (pruned models), with the original
+// expert numbers when parent.json records them. Empty for unpruned models.
+std::string experts_per_block(const RunData& run) {
+    const json& c = last_config(run);
+    const auto model = c.find("model");
+    if (model == c.end() || !model->is_object()) return "";
+    const auto by_layer = model->find("n_experts_by_layer");
+    if (by_layer == model->end() || !by_layer->is_array() || by_layer->empty()) return "";
+    const json* kept = nullptr;
+    if (run.parent) {
+        const auto simplified = run.parent->find("simplified");
+        if (simplified != run.parent->end() && simplified->is_object()) {
+            const auto k = simplified->find("kept_experts");
+            if (k != simplified->end() && k->is_object()) kept = &*k;
+        }
+    }
+    const auto original = config_value<int64_t>(c, "model", "n_experts");
+    std::string out;
+    for (size_t block = 0; block < by_layer->size(); ++block) {
+        const json& n = (*by_layer)[block];
+        if (!n.is_number_integer() || n.get<int64_t>() <= 0) continue;
+        if (!out.empty()) out += "; ";
+        out += fmt::format("block {}: {}", block, n.get<int64_t>());
+        if (original) out += fmt::format(" of {}", *original);
+        if (kept) {
+            const auto it = kept->find(std::to_string(block));
+            if (it != kept->end() && it->is_array()) {
+                std::string list;
+                for (const auto& e : *it) {
+                    if (!list.empty()) list += ' ';
+                    list += e.dump();
+                }
+                out += " (originally ";
+                out += list;
+                out += ")";
+            }
+        }
+    }
+    return out;
+}
+
+// Where a run started from (--init-from) and what those weights cost (parent.json).
+void parent_rows(std::string& out, const RunData& run, const RunTotals& t) {
+    std::string from;
+    if (run.parent) from = run.parent->value("path", std::string());
+    if (from.empty() && !run.starts.empty()) from = run.starts.front().init_from;
+    if (from.empty()) return;
+    std::string text = from;
+    if (run.parent) {
+        const json& p = *run.parent;
+        if (p.contains("simplified") && p["simplified"].is_object()) {
+            const std::string criterion = p["simplified"].value("criterion", std::string());
+            text += ", pruned by greenmoe simplify";
+            if (!criterion.empty()) {
+                text += " (";
+                text += criterion;
+                text += ")";
+            }
+        }
+        const std::string parent_run = p.value("run", std::string());
+        if (!parent_run.empty()) text += "; trained in " + parent_run;
+    }
+    row(out, "Started from", escape_xml(text));
+    if (t.parent_co2e_g) {
+        std::string cost = format_co2e(*t.parent_co2e_g) + " (the parent run's emissions.csv";
+        if (run.parent && run.parent->contains("segments") &&
+            (*run.parent)["segments"].is_number_integer()) {
+            const int64_t n = (*run.parent)["segments"].get<int64_t>();
+            cost += fmt::format(", {} segment{}", n, n == 1 ? "" : "s");
+        }
+        row(out, "Parent CO2e", escape_xml(cost + ")"));
+        if (t.co2e_g)
+            row(out, "CO2e with parent",
+                escape_xml(format_co2e(*t.co2e_g + *t.parent_co2e_g) + " " + pue_note(t.pue)));
+    } else {
+        row(out, "Parent CO2e", "<span class=\"missing\">not recorded</span>");
+    }
+}
+
 std::string run_card(const RunData& run, size_t index, bool& co2e_shown) {
     const RunTotals t = run_totals(run);
     const ModelSummary m = model_summary(run);
@@ -119,6 +199,8 @@ std::string run_card(const RunData& run, size_t index, bool& co2e_shown) {
     row(out, "Model", escape_xml(m.size));
     row(out, "MLP / attention", escape_xml(m.kinds));
     row(out, "Experts", escape_xml(m.experts));
+    const std::string per_block = experts_per_block(run);
+    if (!per_block.empty()) row(out, "Experts per block", escape_xml(per_block));
     const int64_t params = run.starts.empty() ? 0 : run.starts.back().parameters;
     row(out, "Parameters",
         params > 0 ? escape_xml(format_count(static_cast<double>(params))) : "not recorded");
@@ -147,13 +229,19 @@ std::string run_card(const RunData& run, size_t index, bool& co2e_shown) {
         if (e.acc) s += fmt::format(", acc {:.4f}", *e.acc);
         s += fmt::format(" (step {}", e.step);
         if (e.items) s += fmt::format(", {} items", *e.items);
+        if (!e.file.empty()) {
+            s += ", ";
+            s += std::filesystem::path(e.file).filename().string();
+            s += " from eval --json";
+        }
         row(out, "HellaSwag", escape_xml(s + ")"));
     } else {
         row(out, "HellaSwag", "<span class=\"missing\">not recorded</span>");
     }
-    std::string how;
+    std::string how = " ";
+    how += pue_note(t.pue);
     if (!t.energy_source.empty()) {
-        how = t.measured ? ", measured" : ", estimated";
+        how += t.measured ? ", measured" : ", estimated";
         if (t.energy_source != "estimate") how += " (" + t.energy_source + ")";
     }
     row(out, "Energy",
@@ -162,6 +250,7 @@ std::string run_card(const RunData& run, size_t index, bool& co2e_shown) {
     row(out, "CO2e",
         t.co2e_g ? escape_xml(format_co2e(*t.co2e_g) + how)
                  : "<span class=\"missing\">not recorded</span>");
+    parent_rows(out, run, t);
     if (!run.emissions.empty()) {
         double seconds = 0;
         for (const auto& r : run.emissions) seconds += r.duration_s.value_or(0);
@@ -303,7 +392,7 @@ std::optional<std::string> energy_plot(const std::vector<RunData>& runs, bool co
     p.id = co2e ? "plot-co2e" : "plot-energy";
     p.title = co2e ? "CO2e over training time" : "Energy over training time";
     p.x.label = "training time (s)";
-    p.y.label = co2e ? "CO2e (g)" : "energy (J)";
+    p.y.label = co2e ? "CO2e incl. PUE (g)" : "energy incl. PUE (J)";
     p.x_name = "s";
     p.y_name = co2e ? "g CO2e" : "J";
     for (size_t r = 0; r < runs.size(); ++r) {
@@ -327,7 +416,9 @@ std::optional<std::string> energy_plot(const std::vector<RunData>& runs, bool co
         }
     }
     p.y.log = hi > 0 && hi / lo > 100.0;
-    std::string caption = "Cumulative since the run began (all segments of a resumed run).";
+    std::string caption =
+        "Cumulative since the run began (all segments of a resumed run), including the "
+        "data-centre PUE (as emissions.csv's energy_consumed).";
     if (co2e) caption += " " + escape_xml(kGreenAlgorithmsCredit) + ".";
     return figure(render_line_plot(p), caption);
 }
@@ -337,14 +428,14 @@ std::string figure1(const std::vector<RunData>& runs, bool& co2e_shown) {
     ScatterPlot p;
     p.id = "plot-figure1";
     p.title = "Figure 1: HellaSwag accuracy against CO2e";
-    p.x.label = "total CO2e (g)";
+    p.x.label = "total CO2e incl. PUE (g)";
     p.y.label = "HellaSwag acc_norm (last eval)";
     p.x_name = "g CO2e";
     p.y_name = "acc_norm";
     p.width = 760;
     p.height = 420;
     p.references.push_back({kHellaSwagChance, "chance 0.25"});
-    std::vector<std::string> left_out;
+    std::vector<std::string> left_out, with_parent;
     double lo = std::numeric_limits<double>::infinity(), hi = 0;
     for (size_t r = 0; r < runs.size(); ++r) {
         const RunTotals t = run_totals(runs[r]);
@@ -352,10 +443,13 @@ std::string figure1(const std::vector<RunData>& runs, bool& co2e_shown) {
             left_out.push_back(runs[r].name);
             continue;
         }
-        p.points.push_back({*t.co2e_g, *t.last_eval->acc_norm, runs[r].name, run_color(r)});
-        if (*t.co2e_g > 0) {
-            lo = std::min(lo, *t.co2e_g);
-            hi = std::max(hi, *t.co2e_g);
+        // A run that started from other weights owes their cost too.
+        const double co2e = *t.co2e_g + t.parent_co2e_g.value_or(0.0);
+        if (t.parent_co2e_g) with_parent.push_back(runs[r].name);
+        p.points.push_back({co2e, *t.last_eval->acc_norm, runs[r].name, run_color(r)});
+        if (co2e > 0) {
+            lo = std::min(lo, co2e);
+            hi = std::max(hi, co2e);
         }
     }
     // Over two decades a linear axis crushes the cheap runs into one corner.
@@ -364,8 +458,17 @@ std::string figure1(const std::vector<RunData>& runs, bool& co2e_shown) {
     p.x.log = all_positive && hi > 0 && hi / lo > 100.0;
     if (!p.x.log) p.x.min = 0.0;
     std::string caption =
-        "One point per run: acc_norm of its last HellaSwag evaluation against its total CO2e. " +
-        escape_xml(kGreenAlgorithmsCredit) + ".";
+        "One point per run: acc_norm of its last HellaSwag evaluation against its total CO2e "
+        "(incl. PUE). ";
+    caption += escape_xml(kGreenAlgorithmsCredit);
+    caption += ".";
+    if (!with_parent.empty()) {
+        std::string names;
+        for (const auto& n : with_parent) names += (names.empty() ? "" : ", ") + n;
+        caption += " Includes the CO2e of the weights they started from (parent.json): ";
+        caption += escape_xml(names);
+        caption += ".";
+    }
     if (!left_out.empty()) {
         std::string names;
         for (const auto& n : left_out) names += (names.empty() ? "" : ", ") + n;
@@ -405,6 +508,110 @@ std::vector<double> load_matrix(const TrainRecord& t, const LoadLayout& l) {
         for (size_t e = 0; e < m.load.size(); ++e) v[r * l.experts + e] = m.load[e];
     }
     return v;
+}
+
+// One row per run: what it is, what it reached, what it cost. Energy figures include the PUE.
+std::string comparison_table(const std::vector<RunData>& runs) {
+    const std::string none = "<span class=\"missing\">not recorded</span>";
+    std::string out =
+        "<table class=\"compare\" id=\"comparison\">\n<thead><tr><th>Run</th>"
+        "<th>Parameters</th><th>Tokens</th><th>Val loss</th><th>HellaSwag acc_norm</th>"
+        "<th>J/token (incl. PUE)</th><th>CO2e (incl. PUE)</th></tr></thead>\n<tbody>\n";
+    for (size_t r = 0; r < runs.size(); ++r) {
+        const RunData& run = runs[r];
+        const RunTotals t = run_totals(run);
+        const int64_t params = run.starts.empty() ? 0 : run.starts.back().parameters;
+        std::string cells;
+        auto cell = [&](const std::string& html) {
+            cells += "<td>";
+            cells += html;
+            cells += "</td>";
+        };
+        cell(fmt::format("<span class=\"swatch\" style=\"background:{}\"></span> {}", run_color(r),
+                         escape_xml(run.name)));
+        cell(params > 0 ? escape_xml(format_count(static_cast<double>(params))) : none);
+        cell(t.tokens ? escape_xml(format_count(static_cast<double>(*t.tokens))) : none);
+        cell(t.final_val_loss && std::isfinite(*t.final_val_loss)
+                 ? fmt::format("{:.4f}", *t.final_val_loss)
+                 : none);
+        cell(t.last_eval
+                 ? fmt::format("{:.4f} (step {})", *t.last_eval->acc_norm, t.last_eval->step)
+                 : none);
+        cell(t.j_per_token && std::isfinite(*t.j_per_token)
+                 ? escape_xml(sig3(*t.j_per_token) + " J")
+                 : none);
+        std::string co2e = t.co2e_g ? format_co2e(*t.co2e_g) : std::string();
+        if (t.co2e_g && t.parent_co2e_g) {
+            co2e += " + ";
+            co2e += format_co2e(*t.parent_co2e_g);
+            co2e += " parent";
+        }
+        cell(co2e.empty() ? none : escape_xml(co2e));
+        out += "<tr>";
+        out += cells;
+        out += "</tr>\n";
+    }
+    out += "</tbody></table>\n";
+    return out;
+}
+
+// Dropped-token share or load CV of the MoE layers at each logged step: one line per layer
+// for a single run, the mean over its layers per run for several.
+std::optional<std::string> moe_step_plot(const std::vector<RunData>& runs, bool dropped) {
+    LinePlot p;
+    p.id = dropped ? "plot-dropped" : "plot-load-cv";
+    p.title = dropped ? "Dropped tokens" : "Load imbalance";
+    p.x.label = "step";
+    p.y.label = dropped ? "dropped fraction of routed choices" : "CV of tokens per expert";
+    p.x_name = "step";
+    p.y_name = dropped ? "dropped" : "CV";
+    p.y.min = 0.0;
+    auto value = [&](const MoeLayerLoad& m) {
+        const auto& v = dropped ? m.dropped : m.load_cv;
+        return v ? *v : kNaN;
+    };
+    for (size_t r = 0; r < runs.size(); ++r) {
+        const RunData& run = runs[r];
+        if (runs.size() == 1) {
+            const LoadLayout l = load_layout(run);
+            for (size_t row = 0; row < l.rows.size(); ++row) {
+                const auto& [layer, kind] = l.rows[row];
+                Series s{fmt::format("block {} {}", layer, kind), {}, {}, palette_color(row)};
+                for (const auto& t : run.train) {
+                    for (const auto& m : t.moe) {
+                        if (m.layer != layer || m.kind != kind) continue;
+                        s.x.push_back(static_cast<double>(t.step));
+                        s.y.push_back(value(m));
+                    }
+                }
+                if (!s.x.empty()) p.series.push_back(std::move(s));
+            }
+            continue;
+        }
+        Series s{run.name, {}, {}, run_color(r)};
+        for (const auto& t : run.train) {
+            if (t.moe.empty()) continue;
+            double sum = 0;
+            int n = 0;
+            for (const auto& m : t.moe) {
+                const double v = value(m);
+                if (!std::isfinite(v)) continue;
+                sum += v;
+                ++n;
+            }
+            s.x.push_back(static_cast<double>(t.step));
+            s.y.push_back(n > 0 ? sum / n : kNaN);
+        }
+        if (!s.x.empty()) p.series.push_back(std::move(s));
+    }
+    if (p.series.empty()) return std::nullopt;
+    std::string caption =
+        dropped ? "Share of the routed expert choices dropped because an expert was full "
+                  "(capacity factor), at each logged step."
+                : "Coefficient of variation of the tokens each expert received (0: perfectly "
+                  "balanced), at each logged step.";
+    caption += runs.size() == 1 ? " One line per MoE layer." : " Mean over each run's MoE layers.";
+    return figure(render_line_plot(p), caption);
 }
 
 std::string load_section(const RunData& run, size_t index, const ReportOptions& options) {
@@ -501,6 +708,10 @@ h3{font-size:15px;margin:4px 0 8px;display:flex;align-items:center;gap:8px}
 table.summary{border-collapse:collapse;font-size:13px}
 table.summary td{padding:2px 10px 2px 0;vertical-align:top}
 td.k{color:#666;white-space:nowrap}
+table.compare{border-collapse:collapse;font-size:13px;background:#fff;border:1px solid #ddd}
+table.compare th,table.compare td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}
+table.compare th:first-child,table.compare td:first-child{text-align:left}
+table.compare th{background:#f0f1f4}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(600px,1fr));gap:12px}
 figure{margin:0 0 12px;background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px}
 figure svg{max-width:100%;height:auto;display:block;margin:0 auto}
@@ -580,6 +791,11 @@ std::string format_energy(double joules) {
     return j;
 }
 
+std::string pue_note(const std::optional<double>& pue) {
+    if (!pue || !std::isfinite(*pue)) return "incl. PUE";
+    return fmt::format("incl. PUE {:.3g}", *pue);
+}
+
 std::string format_co2e(double grams) {
     if (!std::isfinite(grams)) return "not recorded";
     const double a = std::abs(grams);
@@ -600,6 +816,8 @@ std::string render_report_html(const std::vector<RunData>& runs, const ReportOpt
     body += "<div class=\"runs\">\n";
     for (size_t r = 0; r < runs.size(); ++r) body += run_card(runs[r], r, co2e_shown);
     body += "</div>\n";
+    body += "<h2 class=\"section\" id=\"compare\">Comparison</h2>\n";
+    body += comparison_table(runs);
     if (runs.size() >= 2) {
         body += "<h2 class=\"section\" id=\"figure1\">Quality against emissions</h2>\n";
         body += figure1(runs, co2e_shown);
@@ -630,8 +848,18 @@ std::string render_report_html(const std::vector<RunData>& runs, const ReportOpt
             runs.size() == 1 ? "this run" : "any of these runs", escape_xml(list));
     }
     std::string moe;
+    const auto dropped = moe_step_plot(runs, true), load_cv = moe_step_plot(runs, false);
+    if (dropped || load_cv) {
+        moe += "<div class=\"plots\">\n";
+        if (dropped) moe += *dropped;
+        if (load_cv) moe += *load_cv;
+        moe += "</div>\n";
+    }
     for (size_t r = 0; r < runs.size(); ++r) moe += load_section(runs[r], r, options);
-    if (!moe.empty()) body += "<h2 class=\"section\" id=\"moe\">Expert load</h2>\n" + moe;
+    if (!moe.empty()) {
+        body += "<h2 class=\"section\" id=\"moe\">Expert load</h2>\n";
+        body += moe;
+    }
     body +=
         "<footer>Written by <code>greenmoe report</code>. Self-contained: no scripts, fonts "
         "or images are loaded from elsewhere.";

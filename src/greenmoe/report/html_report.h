@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,10 @@ struct ReportOptions {
     int load_snapshots = 6;
 };
 
-// The whole page. Plots carry ids: plot-loss, plot-hellaswag, plot-tokens-per-s,
-// plot-energy, plot-co2e, plot-figure1 (several runs), plot-load-R (run R's expert load at
+// The whole page: a card per run, the comparison table (id "comparison": parameters,
+// tokens, val loss, HellaSwag, J/token, CO2e), then plots with ids: plot-loss,
+// plot-hellaswag, plot-tokens-per-s, plot-energy, plot-co2e, plot-figure1 (several runs),
+// plot-dropped and plot-load-cv (MoE runs, over steps), plot-load-R (run R's expert load at
 // its last step) and plot-load-R-tK (its snapshots); a plot without data is left out and
 // its place says "not recorded". On load the page's script sets body data-status="ok",
 // data-points (number of .pt markers) and records script errors in data-errors.
@@ -35,5 +38,8 @@ std::string format_count(double v);
 std::string format_duration(double seconds);
 std::string format_energy(double joules);
 std::string format_co2e(double grams);
+// How every energy and CO2e figure says what it holds: "incl. PUE 1.58" (the data-centre
+// overhead is in), "incl. PUE" when the value was not recorded (greenmoe always adds it).
+std::string pue_note(const std::optional<double>& pue);
 
 }  // namespace greenmoe::report

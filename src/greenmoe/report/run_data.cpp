@@ -76,6 +76,7 @@ EnergyFields read_energy(const json& j, const Where& w) {
     e.energy_j = opt_number(j, "energy_j", w);
     e.co2e_g = opt_number(j, "co2e_g", w);
     e.j_per_token = opt_number(j, "j_per_token", w);
+    e.pue = opt_number(j, "pue", w);
     e.source = opt_string(j, "energy_source", w);
     return e;
 }
@@ -156,6 +157,8 @@ void parse_run_log(const std::string& full_text, const std::string& file, RunDat
     const JsonLinesText lines = without_torn_last_line(full_text, file);
     if (!lines.warning.empty()) run.warnings.push_back(lines.warning);
     const std::string_view text = lines.complete;
+    // The segment being read numbers its train records from 0 (version 1) or 1.
+    int log_version = run.starts.empty() ? 1 : run.starts.back().log_version;
     size_t pos = 0;
     int64_t line_no = 0;
     while (pos < text.size()) {
@@ -191,6 +194,9 @@ void parse_run_log(const std::string& full_text, const std::string& file, RunDat
             s.parameters = opt_integer(j, "parameters", w).value_or(0);
             s.tokens_per_step = opt_integer(j, "tokens_per_step", w).value_or(0);
             s.grad_accum_steps = opt_integer(j, "grad_accum_steps", w).value_or(1);
+            s.log_version = static_cast<int>(opt_integer(j, "log_version", w).value_or(1));
+            s.init_from = opt_string(j, "init_from", w);
+            log_version = s.log_version;
             if (j.contains("config")) {
                 check(j["config"].is_object(), "{}:{}: field \"config\" must be an object", file,
                       line_no);
@@ -198,9 +204,10 @@ void parse_run_log(const std::string& full_text, const std::string& file, RunDat
             } else {
                 s.config = json::object();
             }
-            // A resumed segment starts from its checkpoint: later records of the old one go.
+            // A resumed segment starts from its checkpoint: later records of the old one go,
+            // and the measurements made before its next update (it makes them again).
             if (s.resumed_from_step > 0) {
-                drop_from_step(run.train, s.resumed_from_step);
+                drop_from_step(run.train, s.resumed_from_step + 1);
                 drop_from_step(run.val, s.resumed_from_step);
                 drop_from_step(run.evals, s.resumed_from_step);
                 drop_from_step(run.samples, s.resumed_from_step);
@@ -209,7 +216,7 @@ void parse_run_log(const std::string& full_text, const std::string& file, RunDat
             run.starts.push_back(std::move(s));
         } else if (type == "train") {
             TrainRecord t;
-            t.step = need_integer(j, "step", w);
+            t.step = need_integer(j, "step", w) + (log_version < 2 ? 1 : 0);
             t.loss = need_number(j, "loss", w);
             t.lr = opt_number(j, "lr", w);
             t.grad_norm = opt_number(j, "grad_norm", w);
@@ -281,6 +288,48 @@ std::vector<EmissionsRow> parse_emissions_csv(const std::string& text, const std
     return rows;
 }
 
+bool add_eval_result(RunData& run, const json& result, const std::string& file) {
+    const Where w{file, 1};
+    check(result.is_object(), "{}: expected the JSON object `greenmoe eval --json` writes", file);
+    if (opt_string(result, "task", w) != "hellaswag") return false;
+    EvalRecord e;
+    e.task = "hellaswag";
+    e.file = file;
+    e.items = opt_integer(result, "items", w);
+    e.acc = opt_number(result, "acc", w);
+    e.acc_norm = opt_number(result, "acc_norm", w);
+    e.harness_acc = opt_number(result, "harness_acc", w);
+    e.harness_acc_norm = opt_number(result, "harness_acc_norm", w);
+    e.seconds = opt_number(result, "seconds", w);
+    const auto step = opt_integer(result, "step", w);
+    e.step = step ? *step : run_totals(run).last_step.value_or(0);
+    std::erase_if(run.evals,
+                  [&](const EvalRecord& o) { return o.task == e.task && o.step == e.step; });
+    run.evals.push_back(std::move(e));
+    std::stable_sort(run.evals.begin(), run.evals.end(),
+                     [](const EvalRecord& a, const EvalRecord& b) { return a.step < b.step; });
+    return true;
+}
+
+bool eval_result_belongs_to(const RunData& run, const json& result) {
+    namespace fs = std::filesystem;
+    if (!result.is_object()) return false;
+    std::error_code ec;
+    fs::path folder = fs::weakly_canonical(fs::absolute(run.folder, ec), ec);
+    if (folder.filename().empty()) folder = folder.parent_path();  // "runs/a/"
+    if (folder.empty()) return false;
+    for (const char* key : {"weights", "model_absolute"}) {
+        const auto it = result.find(key);
+        if (it == result.end() || !it->is_string()) continue;
+        const fs::path model = fs::weakly_canonical(fs::path(it->get<std::string>()), ec);
+        if (model.empty()) continue;
+        // The run folder itself, or a path inside it (a checkpoint, its weights).
+        const auto [f, m] = std::mismatch(folder.begin(), folder.end(), model.begin(), model.end());
+        if (f == folder.end()) return true;
+    }
+    return false;
+}
+
 RunData read_run(const std::filesystem::path& folder) {
     std::error_code ec;
     check(std::filesystem::is_directory(folder, ec), "run folder '{}' does not exist",
@@ -304,6 +353,30 @@ RunData read_run(const std::filesystem::path& folder) {
     const auto csv = folder / "emissions.csv";
     if (std::filesystem::is_regular_file(csv, ec))
         run.emissions = parse_emissions_csv(read_file(csv), csv.string());
+    const auto parent = folder / "parent.json";
+    if (std::filesystem::is_regular_file(parent, ec)) {
+        json p = json::parse(read_file(parent), nullptr, false);
+        if (p.is_object())
+            run.parent = std::move(p);
+        else
+            run.warnings.push_back(parent.string() + ": not a JSON object, left out");
+    }
+    // `greenmoe eval --json RUN/eval….json`: results kept beside the run.
+    std::vector<std::filesystem::path> evals;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (entry.is_regular_file(ec) && name.starts_with("eval") && name.ends_with(".json"))
+            evals.push_back(entry.path());
+    }
+    std::sort(evals.begin(), evals.end());
+    for (const auto& file : evals) {
+        const json result = json::parse(read_file(file), nullptr, false);
+        if (result.is_discarded()) {
+            run.warnings.push_back(file.string() + ": not JSON, left out");
+            continue;
+        }
+        add_eval_result(run, result, file.string());
+    }
     return run;
 }
 
@@ -320,13 +393,17 @@ RunTotals run_totals(const RunData& run) {
     for (auto it = run.train.rbegin(); it != run.train.rend(); ++it) {
         if (!t.energy_j && it->energy.energy_j) t.energy_j = it->energy.energy_j;
         if (!t.co2e_g && it->energy.co2e_g) t.co2e_g = it->energy.co2e_g;
+        if (!t.pue && it->energy.pue) t.pue = it->energy.pue;
+        if (!t.j_per_token && it->energy.j_per_token) t.j_per_token = it->energy.j_per_token;
         if (t.energy_source.empty()) t.energy_source = it->energy.source;
-        if (t.energy_j && t.co2e_g && !t.energy_source.empty()) break;
+        if (t.energy_j && t.co2e_g && t.pue && !t.energy_source.empty()) break;
     }
     if (run.done) {
         const DoneRecord& d = *run.done;
         if (d.energy.energy_j) t.energy_j = d.energy.energy_j;
         if (d.energy.co2e_g) t.co2e_g = d.energy.co2e_g;
+        if (d.energy.pue) t.pue = d.energy.pue;
+        if (d.energy.j_per_token) t.j_per_token = d.energy.j_per_token;
         if (!d.energy.source.empty()) t.energy_source = d.energy.source;
         t.final_train_loss = d.train_loss;
         t.final_val_loss = d.val_loss;
@@ -338,7 +415,7 @@ RunTotals run_totals(const RunData& run) {
     if (!t.final_val_loss && !run.val.empty()) t.final_val_loss = run.val.back().val_loss;
     if (!t.train_seconds && last) t.train_seconds = last->train_seconds;
     if (!t.tokens && last) t.tokens = last->tokens;
-    if (!t.last_step && last) t.last_step = last->step + 1;
+    if (!t.last_step && last) t.last_step = last->step;
     t.measured = (t.energy_j || t.co2e_g) && energy_source_is_measured(t.energy_source);
     if (!t.energy_j && !t.co2e_g && !run.emissions.empty()) {
         double kwh = 0, kg = 0;
@@ -357,6 +434,27 @@ RunTotals run_totals(const RunData& run) {
         if (have_kg) t.co2e_g = kg * 1e3;
         if (have_kwh || have_kg) t.energy_source = "emissions.csv";
         t.measured = false;
+    }
+    // emissions.csv's energy_consumed includes the PUE too (CodeCarbon's definition): the
+    // segments' effective PUE when the log does not say.
+    if (!t.pue) {
+        double kwh = 0, hardware_kwh = 0;
+        for (const auto& row : run.emissions) {
+            const auto it = row.fields.find("pue");
+            if (!row.energy_kwh || it == row.fields.end()) continue;
+            char* end = nullptr;
+            const double pue = std::strtod(it->second.c_str(), &end);
+            if (end == it->second.c_str() || !(pue >= 1.0) || !std::isfinite(pue)) continue;
+            kwh += *row.energy_kwh;
+            hardware_kwh += *row.energy_kwh / pue;
+        }
+        if (hardware_kwh > 0) t.pue = kwh / hardware_kwh;
+    }
+    if (!t.j_per_token && t.energy_j && t.tokens && *t.tokens > 0)
+        t.j_per_token = *t.energy_j / static_cast<double>(*t.tokens);
+    if (run.parent) {
+        const auto it = run.parent->find("co2e_g");
+        if (it != run.parent->end() && it->is_number()) t.parent_co2e_g = it->get<double>();
     }
     for (auto it = run.evals.rbegin(); it != run.evals.rend(); ++it) {
         if ((it->task == "hellaswag" || it->task.empty()) && it->acc_norm) {
