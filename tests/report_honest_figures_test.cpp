@@ -11,6 +11,7 @@
 
 #include "greenmoe/report/html_report.h"
 #include "greenmoe/report/run_data.h"
+#include "greenmoe/train/trainer.h"
 #include "test_support.h"
 
 namespace greenmoe::report {
@@ -191,6 +192,41 @@ TEST(ReportEvalResults, AnEvalJsonBesideTheRunFeedsHellaSwagAndFigure1) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("c.json"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("elsewhere"), std::string::npos) << r.output;
+}
+
+TEST(ReportEvalResults, EvalJsonOfATrainedRunLandsAtItsCheckpointsStep) {
+    testing::TempDir tmp;
+    TrainConfig c;
+    c.model.n_layer = 1;
+    c.model.n_head = 2;
+    c.model.n_embd = 32;
+    c.model.block_size = 64;
+    c.batch_size = 2;
+    c.seq_len = 16;
+    c.max_steps = 3;
+    c.val_every = 0;
+    c.dataset = "tinyshakespeare";
+    TrainOptions o;
+    o.out_dir = tmp / "run";
+    o.data.data_dir = testing::shared_data();
+    o.data.cache_dir = tmp / "cache";
+    o.quiet = true;
+    train(c, o);
+    const auto r = testing::run_command(
+        testing::greenmoe_binary().string() + " eval -q --checkpoint " + quote(tmp / "run") +
+        " --limit 3 --no-energy --data " +
+        quote(testing::shared_data() / "hellaswag" / "hellaswag_val_full.txt.bz2") +
+        " --tokenizer " + quote(testing::tokenizer_dir()) + " --json " +
+        quote(tmp / "run" / "eval_hellaswag.json"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const json result = json::parse(testing::read_text_file(tmp / "run" / "eval_hellaswag.json"));
+    EXPECT_EQ(result["step"], 3);
+    EXPECT_EQ(result["model_absolute"], fs::absolute(tmp / "run").lexically_normal().string());
+    const RunData run = read_run(tmp / "run");
+    EXPECT_TRUE(eval_result_belongs_to(run, result));
+    ASSERT_EQ(run.evals.size(), 1u);
+    EXPECT_EQ(run.evals[0].step, 3);
+    EXPECT_EQ(*run.evals[0].items, 3);
 }
 
 TEST(ReportParent, AHealedRunShowsItsParentItsCostAndItsExperts) {
