@@ -103,6 +103,8 @@ TEST(Cli, CommandLineErrorsExitWithStatus2) {
                        "is a file, expected a folder");
     expect_usage_error("simplify --model " + run + " --out " + under_file + " --keep 1",
                        "is not a folder");
+    expect_usage_error("report -o " + tmp.path().string() + " " + run,
+                       "is a folder, expected a file name");
     // Bad data is not a usage error: it keeps status 1.
     const auto missing = run_command(bin() + " generate --checkpoint " + run);
     EXPECT_EQ(missing.exit_code, 1) << missing.output;

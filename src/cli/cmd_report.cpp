@@ -11,6 +11,7 @@
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/option_checks.h"
 #include "greenmoe/io/atomic_file.h"
+#include "greenmoe/io/output_paths.h"
 #include "greenmoe/report/html_report.h"
 #include "greenmoe/report/run_data.h"
 
@@ -70,6 +71,7 @@ void register_report(CLI::App& app) {
         ->capture_default_str();
     cmd->add_flag("-q,--quiet", args->quiet, "print nothing on success");
     cmd->callback([args]() {
+        if (!args->out.empty()) check_output_file(args->out, "-o");
         std::vector<report::RunData> runs;
         for (const auto& folder : args->runs) {
             runs.push_back(report::read_run(folder));
@@ -81,9 +83,7 @@ void register_report(CLI::App& app) {
         if (out.empty())
             out = runs.size() == 1 ? std::filesystem::path(args->runs[0]) / "report.html"
                                    : std::filesystem::path("report.html");
-        std::error_code ec;
-        check(!std::filesystem::is_directory(out, ec),
-              "-o {}: is a folder (expected the path of the .html file to write)", out.string());
+        check_output_file(out, "-o");
         report::ReportOptions options;
         if (!args->title.empty()) options.title = args->title;
         options.load_snapshots = args->snapshots;
