@@ -345,7 +345,8 @@ std::vector<HellaSwagItem> read_hellaswag_jsonl(const std::filesystem::path& pat
         nlohmann::json doc;
         try {
             doc = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception& e) {
+            // parse_error, or out_of_range for a number past double's range ("1e999").
             fail("{}: expected one JSON object per line ({})", at, e.what());
         }
         check(doc.is_object(), "{}: expected a JSON object, got {}", at, doc.type_name());
