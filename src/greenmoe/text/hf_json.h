@@ -32,7 +32,10 @@ class JsonNode {
         check(value_->contains(key), "{}: missing key \"{}\"", where(), key);
         return child(value_->at(key), std::string("/") + key);
     }
-    JsonNode operator[](size_t index) const {
+    JsonNode operator[](size_t index) const {  // a required element
+        if (!value_->is_array() || index >= value_->size()) {
+            fail("{}: expected an array of at least {} elements", where(), index + 1);
+        }
         std::string suffix = "/";
         suffix += std::to_string(index);
         return child(value_->at(index), suffix);

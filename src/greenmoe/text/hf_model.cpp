@@ -1,11 +1,19 @@
 // The vocabulary shared by the models, and the choice of model by its type.
 #include "greenmoe/text/hf_model.h"
 
+#include <algorithm>
+
 #include "greenmoe/text/hf_bpe.h"
 #include "greenmoe/text/hf_unigram.h"
 #include "greenmoe/text/hf_wordpiece.h"
 
 namespace greenmoe::hf {
+
+namespace {
+// Ids up to 2^20 are always accepted (a 32 MiB table at most), more only for larger
+// vocabularies.
+constexpr long long kMinIdLimit = 1LL << 20;
+}  // namespace
 
 void Vocabulary::add(const std::string& token, long long id, const std::string& where) {
     check(id >= 0 && id < (1LL << 31) - 1, "{}: token id {} out of range", where, id);
@@ -22,9 +30,16 @@ void Vocabulary::add(const std::string& token, long long id, const std::string& 
 Vocabulary Vocabulary::from_object(const JsonNode& vocab) {
     vocab.expect_object();
     Vocabulary result;
+    // The table of tokens by id is as long as the largest id: ids far sparser than any real
+    // vocabulary's (a corrupt or hostile file) would make it take gigabytes.
+    const long long max_id = std::max(kMinIdLimit, 4 * static_cast<long long>(vocab.size()));
     for (const auto& [token, id_json] : vocab.value().items()) {
         const JsonNode id_node = vocab.member(id_json, token);
-        result.add(token, id_node.integer(), id_node.where());
+        const long long id = id_node.integer();
+        check(id < max_id,
+              "{}: token id {} is far beyond the vocabulary's {} entries (ids must be below {})",
+              id_node.where(), id, vocab.size(), max_id);
+        result.add(token, id, id_node.where());
     }
     return result;
 }

@@ -20,7 +20,8 @@ nlohmann::json read_json(const fs::path& path) {
     buffer << in.rdbuf();
     try {
         return nlohmann::json::parse(buffer.str());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
+        // parse_error, or out_of_range for a number past double's range ("1e999").
         fail("{}: not valid JSON: {}", path.string(), e.what());
     }
 }
@@ -127,6 +128,15 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& json, const std::string& fi
         check(id.has_value(), "{}: token {:?} is not in the vocabulary", where, token);
         return *id;
     };
+    // An id the post-processor adds must be one the tokenizer has, or encode() would return ids
+    // past the model's embedding table.
+    const auto post_processor_id = [&](const JsonNode& node) {
+        const long long id = node.integer();
+        check(id >= 0 && id < t.vocab_size_,
+              "{}: token id {} is not in the vocabulary (ids 0 to {})", node.where(), id,
+              t.vocab_size_ - 1);
+        return static_cast<int>(id);
+    };
     std::function<void(const JsonNode&)> add_processor = [&](const JsonNode& node) {
         const std::string type = node.type();
         if (type == "Sequence") {
@@ -155,7 +165,7 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& json, const std::string& fi
                 const JsonNode ids = specials[name.c_str()]["ids"];
                 ids.expect_array();
                 for (size_t k = 0; k < ids.size(); ++k) {
-                    (seen_sequence ? after : before).push_back(static_cast<int>(ids[k].integer()));
+                    (seen_sequence ? after : before).push_back(post_processor_id(ids[k]));
                 }
             }
             check(seen_sequence, "{}/single: the template has no sequence $A", node.where());
@@ -163,8 +173,8 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& json, const std::string& fi
             t.suffix_ids_.insert(t.suffix_ids_.end(), after.begin(), after.end());
         } else if (type == "RobertaProcessing" || type == "BertProcessing") {
             const JsonNode cls = node["cls"], sep = node["sep"];
-            t.prefix_ids_.insert(t.prefix_ids_.begin(), static_cast<int>(cls[size_t{1}].integer()));
-            t.suffix_ids_.push_back(static_cast<int>(sep[size_t{1}].integer()));
+            t.prefix_ids_.insert(t.prefix_ids_.begin(), post_processor_id(cls[size_t{1}]));
+            t.suffix_ids_.push_back(post_processor_id(sep[size_t{1}]));
         } else {
             unsupported(node, "post-processor", type,
                         "TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing and "
