@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace greenmoe::hf {
 
@@ -162,6 +163,9 @@ void describe_deepseek(const ConfigReader& c, ModelConfig& m, bool v3) {
     m.qk_nope_head_dim = c.positive("qk_nope_head_dim");
     m.qk_rope_head_dim = c.positive("qk_rope_head_dim");
     m.v_head_dim = c.positive("v_head_dim");
+    check(static_cast<int64_t>(m.qk_nope_head_dim) + m.qk_rope_head_dim <= INT32_MAX,
+          "{}: qk_nope_head_dim + qk_rope_head_dim ({} + {}) is too large", c.source().string(),
+          m.qk_nope_head_dim, m.qk_rope_head_dim);
     m.latent_bias = c.boolean("attention_bias", false);
     m.attention_scale =
         1.0 / std::sqrt(static_cast<double>(m.qk_nope_head_dim + m.qk_rope_head_dim));
@@ -219,7 +223,11 @@ void describe_deepseek(const ConfigReader& c, ModelConfig& m, bool v3) {
     }
     const int shared = c.integer("n_shared_experts", 0);
     if (shared > 0) {
-        m.moe.shared_intermediate = shared * m.moe.expert_intermediate;
+        const int64_t size = static_cast<int64_t>(shared) * m.moe.expert_intermediate;
+        check(size >= 0 && size <= INT32_MAX,
+              "{}: n_shared_experts × moe_intermediate_size ({} × {}) is out of range",
+              c.source().string(), shared, m.moe.expert_intermediate);
+        m.moe.shared_intermediate = static_cast<int>(size);
         m.names.shared = "mlp.shared_experts.";
     }
     // Rope on the rope part of each head, adjacent pairs (rope_interleave, true by default).

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "greenmoe/core/error.h"
 
@@ -29,6 +30,11 @@ class ConfigReader {
     int integer(const char* key) const {
         const auto& v = at(key);
         check(v.is_number_integer(), "{}: '{}' must be an integer, got {}", source_.string(), key,
+              v.dump());
+        // Refused rather than wrapped: 4294967297 must not read as 1.
+        const bool fits = v.is_number_unsigned() ? std::in_range<int>(v.get<uint64_t>())
+                                                 : std::in_range<int>(v.get<int64_t>());
+        check(fits, "{}: '{}' is {}, out of the range of a 32-bit integer", source_.string(), key,
               v.dump());
         return v.get<int>();
     }

@@ -3,6 +3,7 @@
 #include "greenmoe/hf/hf_config.h"
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -15,10 +16,26 @@ namespace {
 
 using Json = nlohmann::json;
 
+// Real models have at most a few hundred layers.
+constexpr int kMaxLayers = 1 << 16;
+
+// An integer in [lo, hi] (hi ≥ 0), whether stored as signed or unsigned: parsed numbers ≥ 0
+// are unsigned, numbers set from C++ signed.
+bool integer_in(const Json& v, int64_t lo, int64_t hi) {
+    if (!v.is_number_integer()) return false;
+    if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(hi);
+    const auto x = v.get<int64_t>();
+    return x >= lo && x <= hi;
+}
+
 void read_common(const ConfigReader& c, ModelConfig& m) {
     m.vocab_size = c.positive("vocab_size");
     m.hidden_size = c.positive("hidden_size");
     m.num_layers = c.positive("num_hidden_layers");
+    // The per-layer table is allocated from this count before any tensor is seen.
+    check(m.num_layers <= kMaxLayers,
+          "{}: num_hidden_layers is {}, more than the {} greenmoe accepts (a corrupt file?)",
+          m.source.string(), m.num_layers, kMaxLayers);
     m.num_heads = c.positive("num_attention_heads");
     m.num_kv_heads = c.has("num_key_value_heads") ? c.positive("num_key_value_heads") : m.num_heads;
     check(m.num_heads % m.num_kv_heads == 0,
@@ -48,6 +65,8 @@ void read_rope(const ConfigReader& c, ModelConfig& m) {
     const ConfigReader s(c.has(key) ? c.json().at(key) : none, c.source());
     const double partial =
         s.number("partial_rotary_factor", c.number("partial_rotary_factor", 1.0));
+    check(partial > 0.0 && partial <= 1.0, "{}: partial_rotary_factor must be in (0, 1], got {}",
+          m.source.string(), partial);
     r.dim = latent ? m.qk_rope_head_dim : static_cast<int>(m.head_dim * partial);
     if (!c.has(key)) return;
     r.theta = s.number("rope_theta", r.theta);
@@ -86,7 +105,7 @@ void read_expert_counts(const ConfigReader& c, ModelConfig& m) {
           "{}: 'num_experts_by_block' must list one expert count per layer ({}), got {}",
           m.source.string(), m.layers.size(), list.dump());
     for (size_t l = 0; l < m.layers.size(); ++l) {
-        check(list[l].is_number_integer() && list[l].get<int>() >= 0,
+        check(integer_in(list[l], 0, INT32_MAX),
               "{}: 'num_experts_by_block'[{}] must be a count, got {}", m.source.string(), l,
               list[l].dump());
         const int n = list[l].get<int>();
@@ -175,7 +194,7 @@ std::vector<int32_t> read_eos_token_ids(const Json& config, const std::filesyste
     if (it == config.end() || it->is_null()) return ids;
     const Json list = it->is_array() ? *it : Json::array({*it});
     for (const auto& v : list) {
-        check(v.is_number_integer(),
+        check(integer_in(v, INT32_MIN, INT32_MAX),
               "{}: 'eos_token_id' must be a token id or a list of them, got {}", source.string(),
               it->dump());
         ids.push_back(v.get<int32_t>());
