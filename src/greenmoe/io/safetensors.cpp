@@ -233,6 +233,9 @@ DType dtype_from_name(const std::string& name) {
 }
 
 int64_t TensorInfo::numel() const {
+    // nbytes bounds the product, but a zero dimension after huge ones ([2^32, 2^32, 0]) would
+    // overflow a running product: zero first.
+    if (nbytes == 0) return 0;
     int64_t n = 1;
     for (const int64_t d : shape) n *= d;
     return n;
