@@ -9,7 +9,15 @@ namespace greenmoe::hf {
 struct LayerCache {
     int64_t heads = 0, k_dim = 0, v_dim = 0;
     std::vector<float> k, v;  // [positions, heads, k_dim], [positions, heads, v_dim]
-    int64_t length() const { return heads * k_dim == 0 ? 0 : int64_t(k.size()) / (heads * k_dim); }
+    // Multi-head latent attention keeps only what its keys and values are made from:
+    // [positions, latent_dim] = the normalized compressed kv and the roped shared key, 1/9
+    // of the expanded keys and values at DeepSeek-V2-Lite's sizes. k and v stay empty.
+    int64_t latent_dim = 0;
+    std::vector<float> latent;
+    int64_t length() const {
+        if (latent_dim > 0) return int64_t(latent.size()) / latent_dim;
+        return heads * k_dim == 0 ? 0 : int64_t(k.size()) / (heads * k_dim);
+    }
 };
 
 struct KvCache {

@@ -13,8 +13,10 @@
 
 namespace greenmoe::hf {
 
-// x [rows, hidden] (normalized), the rows of every segment → out [rows, hidden]; appends the
-// expanded keys [heads, nope + rope] and values [heads, v_head_dim] to each segment's cache.
+// x [rows, hidden] (normalized), the rows of every segment → out [rows, hidden]; appends each
+// position's latent row (normalized compressed kv, roped shared key) to its segment's cache.
+// Many new positions at once expand the cached rows to keys and values through kv_b_proj;
+// few (decoding) attend in the latent space with kv_b_proj absorbed into query and output.
 void latent_attention(const ModelConfig& config, const AttentionWeights& w, const Rope& rope,
                       const float* x, int64_t rows, const std::vector<Segment>& segments,
                       float* out);
