@@ -40,9 +40,15 @@ struct TensorNames {
     std::string moe = "mlp.";                                            // the MoE module
     std::string router = "gate.weight";                                  // inside the MoE module
     std::string gate = "gate_proj", up = "up_proj", down = "down_proj";  // expert projections
-    bool fused_experts = false;  // Granite: input_linear [E, 2I, H], output_linear
-    std::string shared;          // shared expert module ("" when none)
-    std::string shared_gate;     // Qwen2-MoE's sigmoid gate of the shared expert
+    // Granite: every expert in two tensors of the MoE module, gate and up stacked in
+    // fused_gate_up [E, 2I, H] and fused_down [E, H, I]; its shared expert has the same two
+    // names ([2I, H], [H, I]).
+    bool fused_experts = false;
+    std::string fused_gate_up = "input_linear", fused_down = "output_linear";
+    // transformers 5 may save any model's experts stacked the same way under these names.
+    std::string stacked_gate_up = "experts.gate_up_proj", stacked_down = "experts.down_proj";
+    std::string shared;       // shared expert module ("" when none)
+    std::string shared_gate;  // Qwen2-MoE's sigmoid gate of the shared expert
 };
 
 struct MoeConfig {

@@ -155,13 +155,13 @@ MoeWeights load_moe(const Lookup& w, const ModelConfig& c, const std::string& la
     for (int e = 0; e < n; ++e) {
         if (names.fused_experts) {
             m.experts.push_back(
-                split_gate_up(w.stacked(p + "input_linear.weight", n, e, 2 * inter, h),
-                              w.stacked(p + "output_linear.weight", n, e, h, inter), inter));
-        } else if (w.has(p + "experts.gate_up_proj")) {
+                split_gate_up(w.stacked(p + names.fused_gate_up + ".weight", n, e, 2 * inter, h),
+                              w.stacked(p + names.fused_down + ".weight", n, e, h, inter), inter));
+        } else if (w.has(p + names.stacked_gate_up)) {
             // The stacked layout transformers 5 keeps in memory (and may save).
             m.experts.push_back(
-                split_gate_up(w.stacked(p + "experts.gate_up_proj", n, e, 2 * inter, h),
-                              w.stacked(p + "experts.down_proj", n, e, h, inter), inter));
+                split_gate_up(w.stacked(p + names.stacked_gate_up, n, e, 2 * inter, h),
+                              w.stacked(p + names.stacked_down, n, e, h, inter), inter));
         } else {
             const std::string x = fmt::format("{}experts.{}.", p, e);
             m.experts.push_back(GatedMlp{w.matrix(x + names.gate + ".weight", inter, h),
@@ -173,8 +173,8 @@ MoeWeights load_moe(const Lookup& w, const ModelConfig& c, const std::string& la
     if (shared > 0) {
         const std::string s = layer + names.shared;
         if (names.fused_experts) {
-            m.shared = split_gate_up(w.matrix(s + "input_linear.weight", 2 * shared, h),
-                                     w.matrix(s + "output_linear.weight", h, shared), shared);
+            m.shared = split_gate_up(w.matrix(s + names.fused_gate_up + ".weight", 2 * shared, h),
+                                     w.matrix(s + names.fused_down + ".weight", h, shared), shared);
         } else {
             m.shared = load_mlp(w, s, c, shared);
         }

@@ -45,7 +45,8 @@ std::vector<double> fused_kind_weights() {
 
 const std::vector<HfArchitecture>& hf_architectures() {
     const std::vector<std::string> gate_up_down = {"gate_proj", "up_proj", "down_proj"};
-    const std::vector<std::string> fused = {"input_linear", "output_linear"};
+    const hf::TensorNames granite;
+    const std::vector<std::string> fused = {granite.fused_gate_up, granite.fused_down};
     static const std::vector<HfArchitecture> kArchs = {
         {"mixtral",
          "MixtralForCausalLM",
