@@ -14,6 +14,13 @@ if ! command -v chromium >/dev/null; then
 fi
 cmake --build build -j "$(nproc)" --target greenmoe_tests >/dev/null
 cd build
-# Without arguments: every test but the longer ones (label "long"; run them with -L long).
-if (($# == 0)); then set -- -LE long; fi
+# Without arguments: every test but the longer ones (label "long"; run them with -L long), then
+# the file readers' fuzz test again under AddressSanitizer and UBSan (a small separate build of
+# the readers alone; docs/fuzzing.md).
+asan=0
+if (($# == 0)); then set -- -LE long; asan=1; fi
 ctest --output-on-failure -j 2 "$@"
+if ((asan)); then
+  cmake --build . -j "$(nproc)" --target greenmoe_fuzz_asan >/dev/null
+  OMP_NUM_THREADS=1 ./greenmoe_fuzz_asan --gtest_brief=1
+fi
