@@ -261,6 +261,9 @@ Split read_arc_like(const fs::path& file, bool openbookqa) {
     return s;
 }
 
+// BoolQ's original release (question, title, answer, passage) or SuperGLUE's copy of it
+// (question, passage, idx, label). The harness reads SuperGLUE's, whose passage is the
+// original's title, " -- ", then the passage: that text is what the prompt holds.
 Split read_boolq(const fs::path& file) {
     Split s{file.string(), {}};
     size_t idx = 0;
@@ -269,15 +272,18 @@ Split read_boolq(const fs::path& file) {
         Doc d;
         d.id = where;
         const std::string question = json_string(row.value, "question", where);
-        const std::string passage = json_string(row.value, "passage", where);
-        const nlohmann::json& answer = json_field(row.value, "answer", where);
-        check(answer.is_boolean(), "{}: field 'answer' should be true or false, got {}", where,
-              answer.dump());
+        std::string passage = json_string(row.value, "passage", where);
+        const bool superglue = !row.value.contains("title") && row.value.contains("label");
+        if (!superglue) passage = json_string(row.value, "title", where) + " -- " + passage;
+        const char* answer_field = superglue ? "label" : "answer";
+        const nlohmann::json& answer = json_field(row.value, answer_field, where);
+        check(answer.is_boolean() || (answer.is_number_integer() && (answer == 0 || answer == 1)),
+              "{}: field '{}' should be true or false, got {}", where, answer_field, answer.dump());
         d.text = passage + "\nQuestion: ";
         d.text += question;
         d.text += "?\nAnswer:";
         d.choices = {"no", "yes"};
-        d.gold = answer.get<bool>() ? 1 : 0;
+        d.gold = (answer.is_boolean() ? answer.get<bool>() : answer.get<int>() == 1) ? 1 : 0;
         d.fields = {
             {"question", question}, {"passage", passage}, {"idx", idx++}, {"label", d.gold}};
         s.docs.push_back(std::move(d));
@@ -487,7 +493,11 @@ Split load_split(const std::string& base, const std::string& subject, bool fewsh
         const std::string stem = base == "arc_easy" ? "ARC-Easy" : "ARC-Challenge";
         return read_arc_like(find({stem + (fewshot ? "-Train.jsonl" : "-Test.jsonl")}), false);
     }
-    if (base == "boolq") return read_boolq(find({fewshot ? "train.jsonl" : "dev.jsonl"}));
+    if (base == "boolq") {
+        // dev.jsonl: the original release; val.jsonl: SuperGLUE's BoolQ.zip.
+        if (fewshot) return read_boolq(find({"train.jsonl"}));
+        return read_boolq(find({"dev.jsonl", "val.jsonl"}));
+    }
     if (base == "winogrande") {
         return read_winogrande(find({fewshot ? "train_xl.jsonl" : "dev.jsonl"}));
     }
