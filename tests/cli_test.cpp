@@ -80,7 +80,7 @@ TEST(Cli, CommandLineErrorsExitWithStatus2) {
                        "must be a number ≥ 0, got -1");
     expect_usage_error("eval --checkpoint " + run + " --limit 0", "--limit");
     expect_usage_error("eval --checkpoint " + run + " --val-tokens 0", "--val-tokens");
-    expect_usage_error("eval --checkpoint " + run + " --task piqa", "piqa");
+    expect_usage_error("eval --checkpoint " + run + " --task piqa,sciq", "unknown task 'sciq'");
     expect_usage_error("report --snapshots 30 " + run, "must be a number in [0, 24], got 30");
     expect_usage_error("energy --pue 0.5 -- true", "must be a number in [1, 10], got 0.5");
     expect_usage_error("energy --cpu-usage 0 -- true", "in (0, 1], got 0");

@@ -11,12 +11,14 @@
 #include "greenmoe/core/option_checks.h"
 #include "greenmoe/energy/energy_monitor.h"
 #include "greenmoe/energy/energy_options.h"
+#include "greenmoe/eval/harness_tasks.h"
 #include "greenmoe/eval/hellaswag.h"
 #include "greenmoe/eval/hellaswag_files.h"
 #include "greenmoe/eval/hf_hellaswag.h"
 #include "greenmoe/eval/hf_perplexity.h"
 #include "greenmoe/eval/hf_text.h"
 #include "greenmoe/eval/perplexity_data.h"
+#include "greenmoe/eval/scoring_model.h"
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/output_paths.h"
@@ -35,7 +37,9 @@ struct EvalArgs {
                                    json_out;
     std::string val_data;
     int64_t limit = 0, val_tokens = 0;
-    int batch_items = 16, batch_size = 8, context = 0, stride = 0;
+    int batch_items = 16, batch_size = 8, context = 0, stride = 0, num_fewshot = -1;
+    uint64_t fewshot_seed = 1234;
+    std::string log_samples;
     bool quiet = false;
     EnergyOptions energy;
 };
@@ -174,6 +178,28 @@ void describe_evaluated_model(const EvalArgs& args, bool hf_model, nlohmann::jso
     }
 }
 
+// Benchmark tasks (lm-evaluation-harness's), unless the task is one of the three greenmoe
+// evaluations: HellaSwag in both styles stays greenmoe's own unless few-shot is asked for.
+bool is_harness_run(const EvalArgs& args) {
+    if (args.task == "val-loss" || args.task == "perplexity") return false;
+    if (args.task == "hellaswag" && args.num_fewshot < 0) return false;
+    return true;
+}
+
+nlohmann::json run_benchmark_tasks(const EvalArgs& args) {
+    const std::vector<std::string> names = parse_task_list(args.task);
+    HarnessRunOptions options;
+    options.tasks.num_fewshot = std::max(0, args.num_fewshot);
+    options.tasks.seed = args.fewshot_seed;
+    options.tasks.limit = args.limit;
+    options.tasks.data_dir = args.data_dir;
+    options.tasks.cache_dir = resolve_data_locations({"", args.cache_dir, ""}).cache_dir;
+    options.progress = !args.quiet;
+    options.log_samples = args.log_samples;
+    const auto model = open_scoring_model(args.model, args.tokenizer);
+    return run_harness_tasks(*model, names, options);
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app) {
@@ -189,12 +215,25 @@ void register_eval(CLI::App& app) {
     cmd->add_option("--checkpoint", args->checkpoint,
                     "run folder, checkpoint folder, greenmoe model.safetensors, or a Hugging Face "
                     "GPT-2 folder");
-    cmd->add_option("--task", args->task,
-                    "hellaswag, val-loss (greenmoe models) or perplexity (Hugging Face models)")
-        ->check(CLI::IsMember({"hellaswag", "val-loss", "perplexity"}))
+    cmd->add_option(
+           "--task", args->task,
+           "hellaswag (both styles), val-loss (greenmoe models), perplexity (Hugging Face "
+           "models), or benchmark tasks as lm-evaluation-harness 0.4 builds and scores them, "
+           "comma-separated: arc_easy, arc_challenge, boolq, winogrande, hellaswag, piqa, "
+           "openbookqa, rte, mmlu (or mmlu_<subject>), lambada_openai")
         ->capture_default_str();
+    cmd->add_option("--num-fewshot", args->num_fewshot,
+                    "few-shot examples per prompt for benchmark tasks, picked as the harness "
+                    "picks them (default 0; --task hellaswag with it runs the harness task)")
+        ->check(in_range(0, 1000));
+    cmd->add_option("--fewshot-seed", args->fewshot_seed,
+                    "seed of the few-shot choice (the harness's default 1234)")
+        ->capture_default_str();
+    cmd->add_option("--log-samples", args->log_samples,
+                    "benchmark tasks: write one JSON line per document (requests, "
+                    "log-likelihoods, prediction) to FILE");
     cmd->add_option("--limit", args->limit,
-                    "score only the first N HellaSwag items (default: all of them)")
+                    "score only the first N items (per MMLU subject; default: all of them)")
         ->check(positive_count());
     cmd->add_option("--data", args->data,
                     "HellaSwag file (raw hellaswag_val.jsonl, or llama.cpp's 6-line "
@@ -235,14 +274,17 @@ void register_eval(CLI::App& app) {
         if (!a.json_out.empty()) check_output_file(a.json_out, "--json");
         if (a.model.empty()) a.model = a.checkpoint;
         if (a.checkpoint.empty()) a.checkpoint = a.model;
+        if (!a.log_samples.empty()) check_output_file(a.log_samples, "--log-samples");
         const bool hf_model = is_hf_engine_model(a.model);
+        const bool harness = is_harness_run(a);
         usage_check(
             !hf_model || a.task != "val-loss",
             "--task val-loss: {} is a Hugging Face model; use --task perplexity --data FILE",
             a.model);
         EnergyMonitor energy(a.energy);
         energy.begin_window("eval");
-        nlohmann::json result = a.task == "hellaswag"    ? run_hellaswag(a, hf_model)
+        nlohmann::json result = harness                  ? run_benchmark_tasks(a)
+                                : a.task == "hellaswag"  ? run_hellaswag(a, hf_model)
                                 : a.task == "perplexity" ? run_perplexity(a, hf_model)
                                                          : run_val_loss(a);
         const EnergyMeasurement m = energy.end_window("eval");

@@ -36,7 +36,7 @@ ScoredItem score_item(const ScoringModel& model, const TaskItem& item) {
     const size_t n = item.candidates.size();
     check(n > 0, "task item without candidates");
     std::vector<EncodedPair> pairs;
-    for (const TaskItem::Candidate& c : item.candidates) {
+    for (const tasks::Candidate& c : item.candidates) {
         pairs.push_back(encode_pair(model, c.context, c.continuation));
         out.truncated = out.truncated || pairs.back().truncated;
     }

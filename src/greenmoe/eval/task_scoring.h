@@ -11,25 +11,16 @@
 #include <vector>
 
 #include "greenmoe/eval/scoring_model.h"
+#include "greenmoe/eval/tasks/tasks.h"
 
 namespace greenmoe {
 
-// One document of a task, as the task layer builds it.
-struct TaskItem {
-    struct Candidate {
-        std::string context;       // the whole prompt (few-shot examples included)
-        std::string continuation;  // target_delimiter + choice
-    };
-    std::vector<Candidate> candidates;  // one per choice
-    std::vector<std::string> choices;   // choice texts (acc_norm divides by their length)
-    int gold = 0;
-    std::string group;  // MMLU's subject; empty elsewhere
-};
-
-// multiple_choice: the choice of highest log-likelihood (acc) and of highest log-likelihood
-// per character of the choice (acc_norm). loglikelihood (LAMBADA): one candidate; acc = its
-// tokens are all greedy, perplexity = exp(−mean log-likelihood) over documents.
-enum class TaskOutput { MultipleChoice, Loglikelihood };
+// A task's documents as the task layer builds them (tasks/tasks.h). MultipleChoice: the
+// choice of highest log-likelihood (acc) and of highest log-likelihood per character of the
+// choice (acc_norm). Loglikelihood (LAMBADA): one candidate; acc = its tokens are all greedy,
+// perplexity = exp(−mean log-likelihood) over documents.
+using TaskItem = tasks::Instance;
+using TaskOutput = tasks::OutputKind;
 
 struct ScoredItem {
     std::vector<double> loglik;

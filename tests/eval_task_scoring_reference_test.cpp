@@ -1,0 +1,145 @@
+// Benchmark tasks end to end on a tiny GPT-2 against an independent float64 scorer that
+// scores the requests lm-evaluation-harness built (tools/fixtures/
+// make_task_scoring_reference.py): log-likelihoods, acc, acc_norm, their standard errors,
+// LAMBADA's perplexity and MMLU's group averages, 0-shot and few-shot.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "greenmoe/eval/scoring_model.h"
+#include "greenmoe/eval/task_scoring.h"
+#include "greenmoe/eval/tasks/tasks.h"
+#include "greenmoe/io/atomic_file.h"
+#include "test_support.h"
+
+namespace greenmoe {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path fixtures() {
+    return fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/lm-eval";
+}
+
+void expect_metric(const MetricValue& got, const nlohmann::json& want, const std::string& what) {
+    EXPECT_NEAR(got.value, want.at("value").get<double>(), 1e-9) << what;
+    if (want.at("stderr").is_null()) {
+        EXPECT_TRUE(std::isnan(got.stderr_)) << what;
+    } else {
+        EXPECT_NEAR(got.stderr_, want.at("stderr").get<double>(), 1e-9) << what;
+    }
+}
+
+TEST(TaskScoringReference, EveryTaskRunMatchesTheFloat64Scorer) {
+    const auto reference = nlohmann::json::parse(read_file(fixtures() / "scoring_reference.json"));
+    const auto model =
+        open_scoring_model(fs::path(GREENMOE_SOURCE_DIR) / reference["model"].get<std::string>(),
+                           testing::tokenizer_dir().string());
+    TaskScoringOptions quiet;
+    quiet.progress = false;
+    for (const auto& [task, runs] : reference.at("tasks").items()) {
+        for (const auto& run : runs) {
+            const std::string what = task + " " + std::to_string(run["num_fewshot"].get<int>()) +
+                                     "-shot seed " + std::to_string(run["seed"].get<int>());
+            tasks::TaskOptions options;
+            options.num_fewshot = run["num_fewshot"];
+            options.seed = run["seed"];
+            options.data_dir = fixtures();
+            std::vector<tasks::Instance> docs;
+            if (task == "mmlu") {
+                // The fixture holds a few subjects; the subjects in the reference's order.
+                std::vector<std::string> subjects;
+                for (const auto& d : run.at("docs")) {
+                    const std::string g = d["group"];
+                    if (subjects.empty() || subjects.back() != g) subjects.push_back(g);
+                }
+                for (const std::string& subject : subjects) {
+                    const auto part = tasks::build_task("mmlu_" + subject, options);
+                    docs.insert(docs.end(), part.begin(), part.end());
+                }
+            } else {
+                docs = tasks::build_task(task, options);
+            }
+            const TaskScores got =
+                score_task(*model, task, docs, tasks::task_info(task).kind, quiet);
+            const auto& want_docs = run.at("docs");
+            ASSERT_EQ(got.items.size(), want_docs.size()) << what;
+            for (size_t i = 0; i < want_docs.size(); ++i) {
+                const auto& w = want_docs[i];
+                const ScoredItem& s = got.items[i];
+                ASSERT_EQ(s.loglik.size(), w["loglik"].size()) << what << " doc " << i;
+                for (size_t c = 0; c < s.loglik.size(); ++c) {
+                    // float32 model on F16 weights against float64: sums of up to ~20 tokens.
+                    EXPECT_NEAR(s.loglik[c], w["loglik"][c].get<double>(), 2e-3)
+                        << what << " doc " << i << " choice " << c;
+                    EXPECT_EQ(bool(s.greedy[c]), w["greedy"][c].get<bool>())
+                        << what << " doc " << i << " choice " << c;
+                }
+                EXPECT_EQ(s.acc, w["acc"].get<double>()) << what << " doc " << i;
+                if (w.contains("acc_norm")) {
+                    EXPECT_EQ(s.acc_norm, w["acc_norm"].get<double>()) << what << " doc " << i;
+                }
+            }
+            for (const auto& [metric, want] : run.at("metrics").items()) {
+                if (metric == "perplexity") {
+                    EXPECT_NEAR(got.metrics.at(metric).value / want["value"].get<double>(), 1.0,
+                                1e-4)
+                        << what;
+                    continue;
+                }
+                if (!got.groups.empty()) {
+                    // The group's value is the size-weighted mean; its error the pooled one.
+                    const auto j = harness_results({got}, options.num_fewshot);
+                    const auto& entry = j["results"][task];
+                    EXPECT_NEAR(entry[metric + ",none"].get<double>(), want["value"], 1e-9) << what;
+                    EXPECT_NEAR(entry[metric + "_stderr,none"].get<double>(), want["stderr"], 1e-9)
+                        << what;
+                    EXPECT_NEAR(entry[metric + "_macro,none"].get<double>(), want["macro"], 1e-9)
+                        << what;
+                    continue;
+                }
+                expect_metric(got.metrics.at(metric), want, what + " " + metric);
+            }
+        }
+    }
+}
+
+// `greenmoe eval --task a,b --num-fewshot N`: the harness's results file, one sample line
+// per document, only the metrics each task lists, and command-line errors with status 2.
+TEST(BenchmarkTasksCli, ResultsFileSamplesAndErrors) {
+    testing::TempDir tmp;
+    const std::string base =
+        testing::greenmoe_binary().string() + " eval --model " +
+        (fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hellaswag/tiny_gpt2").string() +
+        " --tokenizer " + testing::tokenizer_dir().string() + " --data-dir " + fixtures().string() +
+        " --no-energy -q";
+    const auto r = testing::run_command(base + " --task arc_easy,winogrande --num-fewshot 3" +
+                                        " --json " + (tmp / "results.json").string() +
+                                        " --log-samples " + (tmp / "samples.jsonl").string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("arc_easy"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(read_file(tmp / "results.json"));
+    EXPECT_EQ(j["n-shot"]["arc_easy"], 3);
+    EXPECT_TRUE(j["results"]["arc_easy"].contains("acc_norm,none"));
+    EXPECT_TRUE(j["results"]["winogrande"].contains("acc,none"));
+    EXPECT_FALSE(j["results"]["winogrande"].contains("acc_norm,none"));  // not in its YAML
+    EXPECT_EQ(j["configs"]["winogrande"]["num_fewshot"], 3);
+    EXPECT_EQ(j["config"]["fewshot_seed"], 1234);
+    const std::string samples = read_file(tmp / "samples.jsonl");
+    EXPECT_EQ(std::count(samples.begin(), samples.end(), '\n'), 12);  // 6 documents each
+
+    const auto unknown = testing::run_command(base + " --task arc_easy,sciq");
+    EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+    EXPECT_NE(unknown.output.find("sciq"), std::string::npos) << unknown.output;
+    const auto too_many = testing::run_command(base + " --task boolq --num-fewshot 500");
+    EXPECT_EQ(too_many.exit_code, 2) << too_many.output;
+    EXPECT_NE(too_many.output.find("500"), std::string::npos) << too_many.output;
+}
+
+}  // namespace
+}  // namespace greenmoe
