@@ -318,4 +318,38 @@ TEST(TaskHellaSwag, ReadsTheRealTextFile) {
     }
 }
 
+// The first items of the real validation file with few-shot examples from the fixture's
+// train file, against the harness's requests for the same items (expected_real_val.json).
+TEST(TaskHellaSwag, RealItemsFewShotAsTheHarness) {
+    TempDir dir;
+    fs::create_symlink(
+        greenmoe::testing::shared_data() / "hellaswag" / "hellaswag_val_full.txt.bz2",
+        dir / "hellaswag_val_full.txt.bz2");
+    fs::create_symlink(fixtures() / "hellaswag" / "hellaswag_train.jsonl",
+                       dir / "hellaswag_train.jsonl");
+    std::ifstream in(fixtures() / "hellaswag" / "expected_real_val.json");
+    const nlohmann::json expected = nlohmann::json::parse(in);
+    for (const auto& run : expected["runs"]) {
+        TaskOptions o;
+        o.num_fewshot = run["num_fewshot"].get<int>();
+        o.seed = run["seed"].get<uint64_t>();
+        o.data_dir = dir.path();
+        o.limit = static_cast<int64_t>(run["instances"].size());
+        const auto got = build_task("hellaswag", o);
+        ASSERT_EQ(got.size(), run["instances"].size());
+        for (size_t i = 0; i < got.size(); ++i) {
+            const auto& w = run["instances"][i];
+            SCOPED_TRACE(std::to_string(o.num_fewshot) + "-shot seed " + std::to_string(o.seed) +
+                         " item " + std::to_string(i));
+            ASSERT_EQ(got[i].candidates.size(), w["continuations"].size());
+            for (size_t c = 0; c < got[i].candidates.size(); ++c) {
+                EXPECT_EQ(got[i].candidates[c].context, w["context"].get<std::string>());
+                EXPECT_EQ(got[i].candidates[c].continuation,
+                          w["continuations"][c].get<std::string>());
+            }
+            EXPECT_EQ(got[i].gold, w["gold"].get<int>());
+        }
+    }
+}
+
 }  // namespace
