@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
 #include "greenmoe/eval/scoring_model.h"
 #include "greenmoe/eval/task_scoring.h"
 #include "greenmoe/eval/tasks/tasks.h"
@@ -139,6 +141,36 @@ TEST(BenchmarkTasksCli, ResultsFileSamplesAndErrors) {
     const auto too_many = testing::run_command(base + " --task boolq --num-fewshot 500");
     EXPECT_EQ(too_many.exit_code, 2) << too_many.output;
     EXPECT_NE(too_many.output.find("500"), std::string::npos) << too_many.output;
+}
+
+// Scores do not depend on the thread count: the same predictions, and log-likelihoods equal to
+// float32 rounding (BLAS may block a product differently on another thread count).
+TEST(TaskScoringReference, SameScoresOnOneAndTwoThreads) {
+    const auto model =
+        open_scoring_model(fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hellaswag/tiny_gpt2",
+                           testing::tokenizer_dir().string());
+    tasks::TaskOptions options;
+    options.num_fewshot = 3;
+    options.data_dir = fixtures();
+    const auto docs = tasks::build_task("arc_easy", options);
+    TaskScoringOptions quiet;
+    quiet.progress = false;
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const TaskScores one =
+        score_task(*model, "arc_easy", docs, tasks::OutputKind::MultipleChoice, quiet);
+    omp_set_num_threads(2);
+    const TaskScores two =
+        score_task(*model, "arc_easy", docs, tasks::OutputKind::MultipleChoice, quiet);
+    omp_set_num_threads(before);
+    for (size_t i = 0; i < docs.size(); ++i) {
+        EXPECT_EQ(one.items[i].pred, two.items[i].pred);
+        EXPECT_EQ(one.items[i].pred_norm, two.items[i].pred_norm);
+        for (size_t c = 0; c < one.items[i].loglik.size(); ++c) {
+            EXPECT_NEAR(one.items[i].loglik[c], two.items[i].loglik[c],
+                        1e-6 * std::fabs(one.items[i].loglik[c]));
+        }
+    }
 }
 
 }  // namespace
