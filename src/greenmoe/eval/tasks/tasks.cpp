@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/energy/csv_table.h"
@@ -213,6 +214,49 @@ const TaskDef& task_def(const std::string& name) {
     return it->second;
 }
 
+// ---- Python's str.strip / lstrip on UTF-8 text ----
+
+// str.isspace() for one code point: the ASCII blanks, \x1c-\x1f, and Unicode's spaces.
+bool python_isspace(char32_t c) {
+    return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
+           c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+// The code point starting at text[i] and its length in bytes (a stray byte counts as itself).
+std::pair<char32_t, size_t> utf8_at(const std::string& text, size_t i) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 1;
+    if (i + n > text.size()) n = 1;
+    if (n == 1) return {b, 1};
+    char32_t c = b & (0xff >> (n + 1));
+    for (size_t k = 1; k < n; ++k) c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+    return {c, n};
+}
+
+std::string python_lstrip(const std::string& text) {
+    size_t i = 0;
+    while (i < text.size()) {
+        const auto [c, n] = utf8_at(text, i);
+        if (!python_isspace(c)) break;
+        i += n;
+    }
+    return text.substr(i);
+}
+
+std::string python_strip(const std::string& text) {
+    std::string s = python_lstrip(text);
+    // Walk code points forward, remembering where the last non-space one ends.
+    size_t end = 0;
+    for (size_t i = 0; i < s.size();) {
+        const auto [c, n] = utf8_at(s, i);
+        i += n;
+        if (!python_isspace(c)) end = i;
+    }
+    s.resize(end);
+    return s;
+}
+
 // ---- readers: the original release's rows, as the harness's dataset holds them ----
 
 // ARC and OpenBookQA share a layout: question.stem, question.choices[{text, label}], answerKey.
@@ -232,7 +276,7 @@ Doc arc_like_doc(const JsonLine& row, const fs::path& file, bool openbookqa) {
     }
     std::string key = json_string(j, "answerKey", where);
     // OpenBookQA's YAML: choices.label.index(answerKey.lstrip()).
-    if (openbookqa) key.erase(0, key.find_first_not_of(" \t\n\r\f\v"));
+    if (openbookqa) key = python_lstrip(key);
     const auto it = std::find(labels.begin(), labels.end(), key);
     check(it != labels.end(), "{}: field 'answerKey' is '{}', not one of the choice labels", where,
           key);
@@ -309,11 +353,7 @@ Split read_winogrande(const fs::path& file) {
         // option; the target is the rest after the blank, stripped.
         const std::string head = sentence.substr(0, blank);
         d.choices = {head + option1, head + option2};
-        std::string rest = sentence.substr(blank + 1);
-        const char* space = " \t\n\r\f\v";
-        rest.erase(0, rest.find_first_not_of(space));
-        const size_t last = rest.find_last_not_of(space);
-        rest.erase(last == std::string::npos ? 0 : last + 1);
+        const std::string rest = python_strip(sentence.substr(blank + 1));
         d.target = rest;
         d.gold = answer == "1" ? 0 : 1;
         d.fields = {
@@ -417,13 +457,6 @@ Split read_rte(const fs::path& file) {
     return s;
 }
 
-std::string strip(const std::string& text) {
-    const char* space = " \t\n\r\f\v";
-    const size_t first = text.find_first_not_of(space);
-    if (first == std::string::npos) return "";
-    return text.substr(first, text.find_last_not_of(space) - first + 1);
-}
-
 // Hendrycks's headerless CSV: question, A, B, C, D, answer letter.
 Split read_mmlu(const fs::path& file, const std::string& subject) {
     Split s{file.string(), {}};
@@ -443,7 +476,7 @@ Split read_mmlu(const fs::path& file, const std::string& subject) {
         Doc d;
         d.id = file_line(file, record.line);
         const std::string& q = record.fields[0];
-        d.text = strip(q);
+        d.text = python_strip(q);  // the YAML: question.strip()
         for (int k = 0; k < 4; ++k) {
             d.text += '\n';
             d.text += static_cast<char>('A' + k);
