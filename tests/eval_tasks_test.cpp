@@ -30,10 +30,11 @@ nlohmann::json expected_for(const std::string& task) {
     return nlohmann::json::parse(in);
 }
 
-TaskOptions fixture_options(int shots, uint64_t seed) {
+TaskOptions fixture_options(int shots, uint64_t seed, int64_t limit = 0) {
     TaskOptions o;
     o.num_fewshot = shots;
     o.seed = seed;
+    o.limit = limit;
     o.data_dir = fixtures();
     return o;
 }
@@ -45,6 +46,7 @@ void expect_matches_harness(const std::string& task) {
     for (const auto& run : expected["runs"]) {
         const int shots = run["num_fewshot"].get<int>();
         const uint64_t seed = run["seed"].get<uint64_t>();
+        const int64_t limit = run.value("limit", int64_t{0});  // the harness's --limit
         SCOPED_TRACE(task + " num_fewshot=" + std::to_string(shots) +
                      " seed=" + std::to_string(seed));
         std::vector<Instance> got;
@@ -55,11 +57,11 @@ void expect_matches_harness(const std::string& task) {
                 if (subjects.empty() || subjects.back() != g) subjects.push_back(g);
             }
             for (const std::string& s : subjects) {
-                auto part = build_task("mmlu_" + s, fixture_options(shots, seed));
+                auto part = build_task("mmlu_" + s, fixture_options(shots, seed, limit));
                 got.insert(got.end(), part.begin(), part.end());
             }
         } else {
-            got = build_task(task, fixture_options(shots, seed));
+            got = build_task(task, fixture_options(shots, seed, limit));
         }
         const auto& want = run["instances"];
         ASSERT_EQ(got.size(), want.size());
@@ -115,6 +117,15 @@ TEST(TaskHarness, Mmlu) {
 }
 TEST(TaskHarness, LambadaOpenAI) {
     expect_matches_harness("lambada_openai");
+}
+
+TEST(TaskHarness, FifteenShotRunsAreChecked) {
+    for (const std::string task : {"arc_easy", "winogrande", "hellaswag"}) {
+        const nlohmann::json expected = expected_for(task);
+        bool found = false;
+        for (const auto& run : expected["runs"]) found |= run["num_fewshot"].get<int>() == 15;
+        EXPECT_TRUE(found) << task;
+    }
 }
 
 TEST(TaskHarness, FixturesComeFromOneHarnessVersion) {
