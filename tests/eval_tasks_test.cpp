@@ -3,6 +3,7 @@
 // and bad data files, task names and few-shot counts fail with messages naming them.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -176,6 +177,56 @@ TEST(TaskOptions, FewshotLargerThanTheSplitNamesBothNumbers) {
     msg = error_message([] { build_task("mmlu_college_physics", fixture_options(6, 1234)); });
     EXPECT_NE(msg.find("--num-fewshot 6"), std::string::npos) << msg;
     EXPECT_NE(msg.find("5 documents"), std::string::npos) << msg;
+}
+
+TEST(TaskData, DataDirComesBeforeGreenmoeDataAndTheCache) {
+    TempDir env_dir, cache_dir;
+    fs::copy(fixtures() / "rte", env_dir / "rte", fs::copy_options::recursive);
+    fs::create_directories(cache_dir / "data");
+    fs::copy(fixtures() / "piqa", cache_dir / "data" / "piqa", fs::copy_options::recursive);
+    const char* old = std::getenv("GREENMOE_DATA");
+    const std::string saved = old ? old : "";
+    setenv("GREENMOE_DATA", env_dir.path().c_str(), 1);
+    TaskOptions o;
+    o.data_dir = fixtures();
+    o.cache_dir = cache_dir.path();
+    EXPECT_NE(build_task("rte", o)[0].doc_id.find(fixtures().string()), std::string::npos);
+    o.data_dir.clear();
+    EXPECT_NE(build_task("rte", o)[0].doc_id.find(env_dir.path().string()), std::string::npos);
+    EXPECT_NE(build_task("piqa", o)[0].doc_id.find((cache_dir / "data").string()),
+              std::string::npos);
+    if (old) {
+        setenv("GREENMOE_DATA", saved.c_str(), 1);
+    } else {
+        unsetenv("GREENMOE_DATA");
+    }
+}
+
+// All 57 subjects, in order, each with its header: a copy of one fixture subject under every
+// subject's name.
+TEST(TaskData, WholeMmluReadsEverySubject) {
+    TempDir dir;
+    for (const std::string split : {"test", "dev"}) {
+        fs::create_directories(dir / "data" / split);
+        for (const std::string& s : mmlu_subjects()) {
+            fs::copy_file(
+                fixtures() / "mmlu" / "data" / split / ("college_physics_" + split + ".csv"),
+                dir / "data" / split / (s + "_" + split + ".csv"));
+        }
+    }
+    TaskOptions o;
+    o.data_dir = dir.path();
+    o.num_fewshot = 2;
+    o.limit = 1;
+    const auto got = build_task("mmlu", o);
+    ASSERT_EQ(got.size(), 57u);
+    EXPECT_EQ(got[0].group, "abstract_algebra");
+    EXPECT_EQ(got[56].group, "world_religions");
+    EXPECT_EQ(got[24].candidates[0].context.rfind(
+                  "The following are multiple choice questions (with answers) about high school "
+                  "macroeconomics.\n\n",
+                  0),
+              0u);
 }
 
 // A copy of one task's fixture folder to damage.
