@@ -60,6 +60,33 @@ struct TaskOptions {
     std::filesystem::path cache_dir;
 };
 
+// The files each task reads, by their names in the original release, looked for in each data
+// folder, in the subfolders listed, then in the folder itself (evaluated split / few-shot split):
+//   arc_easy, arc_challenge  ARC-V1-Feb2018.zip: ARC-Easy-Test.jsonl / ARC-Easy-Train.jsonl
+//                            (ARC-Challenge-*), in ARC-V1-Feb2018[-2]/ARC-Easy/, ARC-Easy/,
+//                            arc_easy/ (question.stem, question.choices[{text, label}], answerKey)
+//   boolq                    dev.jsonl (or SuperGLUE's val.jsonl) / train.jsonl, in boolq/, BoolQ/;
+//                            the prompt's passage is SuperGLUE's "title -- passage"
+//   winogrande               winogrande_1.1.zip: dev.jsonl / train_xl.jsonl, in winogrande_1.1/,
+//                            winogrande/
+//   hellaswag                hellaswag_val.jsonl (or llama.cpp's hellaswag_val_full.txt[.bz2]) /
+//                            hellaswag_train.jsonl, in hellaswag/
+//   piqa                     valid.jsonl + valid-labels.lst / train.jsonl + train-labels.lst, in
+//                            piqa/, physicaliqa-train-dev/
+//   openbookqa               OpenBookQA-V1-Sep2018.zip: Data/Main/test.jsonl / train.jsonl, in
+//                            OpenBookQA-V1-Sep2018/Data/Main/, openbookqa/, Data/Main/, Main/
+//   rte                      GLUE RTE.zip: dev.tsv / train.tsv, in RTE/, rte/, glue_data/RTE/
+//   mmlu                     Hendrycks's data.tar: test/<subject>_test.csv / dev/<subject>_dev.csv,
+//                            under mmlu/data/, data/, mmlu/ (headerless: question, A-D, answer)
+//   lambada_openai           lambada_test.jsonl (OpenAI's, {"text": ...}), also few-shot, in
+//                            lambada/, lambada_openai/
+// TaskInfo::url says where each comes from; a missing file's error lists every folder searched.
+//
+// Few-shot examples are drawn as the harness draws them: one random.Random(seed) per task (per
+// MMLU subject), advanced document by document in order; random.sample(split, n), or n + 1
+// with the evaluated document left out for the tasks whose YAML sets no test split (boolq,
+// winogrande, hellaswag, piqa, rte); MMLU takes its dev split's first n.
+//
 // Reads the task's files and builds its instances in the harness's document order. Throws
 // greenmoe::Error naming the file (and line, row and field) that is missing or malformed, and
 // UsageError for an unknown task or a --num-fewshot the few-shot split cannot supply.
