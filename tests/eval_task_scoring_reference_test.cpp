@@ -51,6 +51,7 @@ TEST(TaskScoringReference, EveryTaskRunMatchesTheFloat64Scorer) {
             tasks::TaskOptions options;
             options.num_fewshot = run["num_fewshot"];
             options.seed = run["seed"];
+            options.limit = run.value("limit", int64_t{0});  // the harness's --limit
             options.data_dir = fixtures();
             std::vector<tasks::Instance> docs;
             if (task == "mmlu") {
