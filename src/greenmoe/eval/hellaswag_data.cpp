@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/text/python_str.h"
 
 namespace greenmoe {
 namespace {
@@ -181,17 +182,8 @@ class LineReader {
     size_t line_number_ = 0;
 };
 
-// Python's str.strip() on ASCII whitespace (which includes \x1c-\x1f).
-bool is_py_space(char c) {
-    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f');
-}
-
 std::string strip(std::string_view text) {
-    size_t begin = 0;
-    size_t end = text.size();
-    while (begin < end && is_py_space(text[begin])) ++begin;
-    while (end > begin && is_py_space(text[end - 1])) --end;
-    return std::string(text.substr(begin, end - begin));
+    return python_strip(text);
 }
 
 // Python's str.replace: one left-to-right pass over non-overlapping occurrences.
@@ -232,13 +224,7 @@ std::string remove_bracketed(const std::string& text) {
 }
 
 std::string capitalize(const std::string& text) {
-    std::string out = text;
-    for (size_t i = 0; i < out.size(); ++i) {
-        auto c = static_cast<unsigned char>(out[i]);
-        if (c >= 0x80) continue;
-        out[i] = static_cast<char>(i == 0 ? std::toupper(c) : std::tolower(c));
-    }
-    return out;
+    return python_capitalize(text);
 }
 
 std::string where(const std::string& file, size_t line) {
