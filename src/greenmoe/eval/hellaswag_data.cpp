@@ -38,6 +38,9 @@ const char* bz2_error_name(int code) {
 
 // Yields the lines of a plain or bzip2-compressed file while decompressing, so that the whole
 // unpacked text (7.8 MB for the validation set) never has to sit in memory at once.
+// Decompressed HellaSwag text greenmoe holds at most (the validation set is 7.8 MB).
+constexpr size_t kMaxDecompressedBytes = size_t{1} << 30;
+
 class LineReader {
   public:
     explicit LineReader(const std::filesystem::path& path)
@@ -157,6 +160,12 @@ class LineReader {
         }
         if (rc == BZ_STREAM_END) stream_ended_ = true;
         pending_.append(out_buf_.data(), out_buf_.size() - stream_.avail_out);
+        // The whole text is held before parsing: a file that inflates without end (a
+        // "bomb", or not HellaSwag at all) is refused instead of filling memory.
+        check(pending_.size() <= kMaxDecompressedBytes,
+              "{}: decompresses to more than {} MiB; HellaSwag's validation set is 8 MiB (not "
+              "a HellaSwag file?)",
+              name_, kMaxDecompressedBytes >> 20);
         return true;
     }
 
