@@ -14,6 +14,7 @@
 #include "greenmoe/io/system_memory.h"
 #include "greenmoe/model/gpt_inference.h"
 #include "greenmoe/nn/cross_entropy.h"
+#include "greenmoe/text/python_str.h"
 
 namespace greenmoe {
 
@@ -51,12 +52,6 @@ Request make_request(const Gpt2Tokenizer& tokenizer, const std::string& context,
         r.truncated = true;
     }
     return r;
-}
-
-int utf8_length(const std::string& s) {
-    int n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
 }
 
 // Part of one sequence's new tokens, as fed to one forward call.
@@ -183,7 +178,7 @@ void finish_hellaswag_score(const HellaSwagItem& item, HellaSwagScore& s, HellaS
     std::array<double, 4> loglik_norm{};
     for (size_t j = 0; j < 4; ++j) {
         s.mean_loss[j] = s.sum_loss[j] / s.ending_tokens[j];
-        s.ending_chars[j] = std::max(1, utf8_length(item.endings[j]));
+        s.ending_chars[j] = std::max(1, static_cast<int>(python_len(item.endings[j])));
         loglik_norm[j] = s.loglik[j] / s.ending_chars[j];
     }
     auto lower = [](double a, double b) { return a < b; };

@@ -3,12 +3,10 @@
 #include "greenmoe/eval/scoring_model.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/eval/hf_text.h"
 #include "greenmoe/hf/hf_model.h"
-#include "greenmoe/hf/scoring.h"
 #include "greenmoe/model/gpt_inference.h"
 #include "greenmoe/model/model_loader.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
@@ -20,16 +18,6 @@ namespace greenmoe {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Adds log softmax(row)[token] to `score`, in double.
-void add_token(const float* row, int vocab, int32_t token, ContinuationLogLikelihood& score) {
-    const float top = *std::max_element(row, row + vocab);
-    double sum = 0.0;
-    for (int v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - top);
-    score.log_likelihood += double(row[token]) - top - std::log(sum);
-    score.greedy = score.greedy && std::max_element(row, row + vocab) - row == token;
-    ++score.tokens;
-}
 
 void check_request(std::span<const int32_t> context,
                    const std::vector<std::vector<int32_t>>& continuations, int max_length) {
@@ -93,8 +81,8 @@ class GreenmoeScoringModel : public ScoringModel {
             for (size_t i = 0; i < slot.size(); ++i) {
                 const std::vector<int32_t>& cont = continuations[owner[i]];
                 for (int t = 0; t < count[i]; ++t, ++row) {
-                    add_token(logits + row * size_t(config.padded_vocab_size), config.vocab_size,
-                              cont[size_t(t)], scores[owner[i]]);
+                    hf::add_token_score(logits + row * size_t(config.padded_vocab_size),
+                                        config.vocab_size, cont[size_t(t)], scores[owner[i]]);
                 }
             }
             tokens.clear();
@@ -151,12 +139,7 @@ class HfScoringModel : public ScoringModel {
         std::span<const int32_t> context,
         const std::vector<std::vector<int32_t>>& continuations) const override {
         check_request(context, continuations, max_length());
-        std::vector<ContinuationLogLikelihood> out;
-        for (const hf::ContinuationScore& s :
-             hf::score_continuations(model_, context, continuations)) {
-            out.push_back({s.log_likelihood, s.greedy, s.tokens});
-        }
-        return out;
+        return hf::score_continuations(model_, context, continuations);
     }
 
   private:

@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "greenmoe/hf/scoring.h"
+
 namespace greenmoe {
 
-struct ContinuationLogLikelihood {
-    double log_likelihood = 0.0;  // Σ log P(token | everything before it), in double
-    bool greedy = true;           // every token was the argmax of its prediction
-    int64_t tokens = 0;
-};
+// Σ log P(token | everything before it) in double, whether every token was the argmax of
+// its prediction, and the token count: the engine's record, for both kinds of model.
+using ContinuationLogLikelihood = hf::ContinuationScore;
 
 class ScoringModel {
   public:

@@ -11,19 +11,13 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/progress.h"
+#include "greenmoe/text/python_str.h"
 
 namespace greenmoe {
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// Python's len() of a str: code points.
-int64_t code_points(const std::string& s) {
-    int64_t n = 0;
-    for (const unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
-}
 
 // numpy.argmax: the first of equal maxima.
 int argmax(const std::vector<double>& v) {
@@ -74,7 +68,7 @@ void add_metrics(ScoredItem& s, const TaskItem& item, TaskOutput output) {
           item.choices.size(), s.loglik.size());
     std::vector<double> per_char(s.loglik.size());
     for (size_t i = 0; i < per_char.size(); ++i) {
-        per_char[i] = s.loglik[i] / static_cast<double>(code_points(item.choices[i]));
+        per_char[i] = s.loglik[i] / static_cast<double>(python_len(item.choices[i]));
     }
     s.pred = argmax(s.loglik);
     s.pred_norm = argmax(per_char);

@@ -7,19 +7,11 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/half.h"
+#include "greenmoe/core/shape_text.h"
 
 namespace greenmoe::hf {
 
 namespace {
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) {
-        if (i) s += ", ";
-        s += std::to_string(shape[i]);
-    }
-    return s + "]";
-}
 
 // Where load_weights finds tensors: a mapped model (views into its files), or for a check
 // only, a list of names, dtypes and shapes (the views stay empty, vectors zero).

@@ -8,10 +8,7 @@
 
 namespace greenmoe::hf {
 
-namespace {
-
-// Adds log softmax(row)[token] to `score`, in double.
-void add_token(const float* row, int vocab, int32_t token, ContinuationScore& score) {
+void add_token_score(const float* row, int vocab, int32_t token, ContinuationScore& score) {
     const float top = *std::max_element(row, row + vocab);
     double sum = 0.0;
     for (int v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - top);
@@ -20,8 +17,6 @@ void add_token(const float* row, int vocab, int32_t token, ContinuationScore& sc
     score.greedy = score.greedy && best == token;
     ++score.tokens;
 }
-
-}  // namespace
 
 std::vector<ContinuationScore> score_continuations(
     const HfModel& model, std::span<const int32_t> context,
@@ -45,10 +40,10 @@ std::vector<ContinuationScore> score_continuations(
     std::vector<ContinuationScore> scores(continuations.size());
     for (size_t c = 0; c < continuations.size(); ++c) {
         const auto& cont = continuations[c];
-        add_token(last, vocab, cont[0], scores[c]);
+        add_token_score(last, vocab, cont[0], scores[c]);
         for (size_t t = 1; t < cont.size(); ++t) {
-            add_token(logits[c].data() + (t - 1) * static_cast<size_t>(vocab), vocab, cont[t],
-                      scores[c]);
+            add_token_score(logits[c].data() + (t - 1) * static_cast<size_t>(vocab), vocab, cont[t],
+                            scores[c]);
         }
     }
     return scores;

@@ -16,6 +16,10 @@ struct ContinuationScore {
     int64_t tokens = 0;
 };
 
+// Adds log softmax(row)[token] (in double) to `score`, and whether token was row's argmax.
+// row holds `vocab` logits.
+void add_token_score(const float* row, int vocab, int32_t token, ContinuationScore& score);
+
 // The context runs once; each continuation continues a copy of its KV cache, all of them in
 // one batch. The context and every continuation must be non-empty.
 std::vector<ContinuationScore> score_continuations(

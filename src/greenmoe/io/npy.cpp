@@ -9,6 +9,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/half.h"
+#include "greenmoe/core/shape_text.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/mapped_file.h"
 
@@ -20,15 +21,6 @@ static_assert(std::endian::native == std::endian::little,
 namespace {
 
 constexpr std::string_view kNpyMagic = "\x93NUMPY";
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-    std::string text = "[";
-    for (size_t i = 0; i < shape.size(); ++i) {
-        if (i > 0) text += ", ";
-        text += std::to_string(shape[i]);
-    }
-    return text + "]";
-}
 
 // Product of the dimensions, or nullopt when it overflows int64 or a dimension is negative.
 std::optional<int64_t> checked_numel(const std::vector<int64_t>& shape) {

@@ -14,6 +14,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/half.h"
+#include "greenmoe/core/shape_text.h"
 #include "greenmoe/io/atomic_file.h"
 
 namespace greenmoe {
@@ -67,15 +68,6 @@ std::string dtype_list() {
         list += entry.name;
     }
     return list;
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-    std::string text = "[";
-    for (size_t i = 0; i < shape.size(); ++i) {
-        if (i > 0) text += ", ";
-        text += std::to_string(shape[i]);
-    }
-    return text + "]";
 }
 
 // Byte count of a tensor, or nullopt when it overflows 64 bits (or a dimension is negative).

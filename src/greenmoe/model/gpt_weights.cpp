@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/core/shape_text.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/safetensors.h"
 
@@ -16,12 +17,6 @@ namespace greenmoe {
 namespace {
 
 constexpr const char* kConfigKey = "greenmoe.model";
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-}
 
 // Hugging Face stores these Linear weights as Conv1D, i.e. transposed: [in, out].
 bool is_conv1d_weight(const std::string& hf_name) {
@@ -85,7 +80,7 @@ void load_gpt_weights(const std::filesystem::path& path, GptModel& model) {
     for (const ParamSpec& s : model.layout().specs()) {
         expected.insert(s.name);
         check(file.find(s.name) != nullptr, "{}: tensor '{}' {} is missing", path.string(), s.name,
-              shape_str(s.shape));
+              shape_text(s.shape));
         file.read_f32_into(s.name, model.params() + s.offset, s.shape);
     }
     if (model.num_moe_layers() > 0 && file.find(kMoeBiasTensor) != nullptr) {

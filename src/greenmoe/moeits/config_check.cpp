@@ -5,28 +5,17 @@
 #include <unordered_map>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/core/shape_text.h"
 #include "greenmoe/hf/architectures.h"
 #include "greenmoe/hf/hf_config.h"
 #include "greenmoe/hf/hf_weights.h"
 #include "greenmoe/model/gpt.h"
 #include "greenmoe/model/gpt_weights.h"
+#include "greenmoe/moeits/model_adapter.h"
 
 namespace greenmoe::moeits {
 
 using Json = nlohmann::json;
-
-namespace {
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) {
-        if (i) s += ", ";
-        s += std::to_string(shape[i]);
-    }
-    return s + "]";
-}
-
-}  // namespace
 
 void check_hf_tensors(const std::vector<TensorInfo>& tensors, const Json& config,
                       const std::string& where) {
@@ -34,12 +23,7 @@ void check_hf_tensors(const std::vector<TensorInfo>& tensors, const Json& config
     // DeepSeek-MoE (V1) has no engine description yet; its expert tensors are still checked
     // one by one by the pruning adapter.
     if (hf::find_architecture(model_type) == nullptr) return;
-    Json described = config;
-    // Routing groups move no tensors, and the engine refuses them on a model with fewer
-    // experts than groups need; the shapes do not depend on them.
-    if (described.contains("n_group")) described["n_group"] = 1;
-    if (described.contains("topk_group")) described["topk_group"] = 1;
-    const hf::ModelConfig model = hf::parse_model_config(described, where);
+    const hf::ModelConfig model = hf::parse_model_config(without_routing_groups(config), where);
     hf::check_weight_shapes(tensors, where, model);
 }
 

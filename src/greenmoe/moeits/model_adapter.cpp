@@ -11,6 +11,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/half.h"
+#include "greenmoe/core/shape_text.h"
 #include "greenmoe/hf/hf_config.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/model/gpt_config.h"
@@ -120,12 +121,6 @@ std::string supported_list() {
         s += a;
     }
     return s;
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-    std::string text = "[";
-    for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-    return text + "]";
 }
 
 // Parses a non-negative decimal integer at s[pos..] up to `stop`; advances pos past `stop`.
@@ -258,12 +253,8 @@ void MoeModel::find_hf_layers(const std::vector<double>& kind_weights) {
         resolve_weights(kind_weights, arch->weights, arch->kinds, architecture_);
     const int top_k = json_int(config_, "num_experts_per_tok", where);
     check(top_k >= 1, "{}: num_experts_per_tok must be ≥ 1, got {}", where, top_k);
-    Json described = config_;
+    Json described = without_routing_groups(config_);
     described["model_type"] = architecture_;
-    // Routing groups do not move tensors; the engine refuses them on a pruned model, which
-    // may still be pruned further.
-    if (described.contains("n_group")) described["n_group"] = 1;
-    if (described.contains("topk_group")) described["topk_group"] = 1;
     const Layout layout = layout_of(described, config_path, architecture_);
     const hf::TensorNames& names = layout.names;
     const std::string moe = names.moe;
@@ -559,6 +550,12 @@ void MoeModel::read_matrix(const MoeLayer& layer, int e, int kind, std::vector<f
                      name, dtype_name(t.dtype));
         }
     }
+}
+
+Json without_routing_groups(Json config) {
+    if (config.contains("n_group")) config["n_group"] = 1;
+    if (config.contains("topk_group")) config["topk_group"] = 1;
+    return config;
 }
 
 std::vector<double> parse_kind_weights(const std::string& text) {

@@ -95,6 +95,11 @@ class MoeModel {
     std::vector<SkippedLayer> skipped_;
 };
 
+// The config as the engine describes a model to prune: routing groups (n_group, topk_group)
+// set to 1. They move no tensors, and the engine refuses them on a pruned model, which may
+// still be pruned further.
+nlohmann::json without_routing_groups(nlohmann::json config);
+
 // Parses "w1,w2,w3" weights (--weights); throws Error naming the option on bad input.
 std::vector<double> parse_kind_weights(const std::string& text);
 

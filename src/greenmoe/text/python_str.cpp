@@ -3,6 +3,7 @@
 
 #include <utf8proc.h>
 
+#include <utility>
 #include <vector>
 
 #include "greenmoe/text/hf_unicode.h"
@@ -105,23 +106,49 @@ void append_title(uint32_t cp, std::string& out) {
                     out);
 }
 
+// The code point starting at text[i] and its length in bytes; a byte that does not start a
+// complete sequence stands for itself, so stripping never changes other text.
+std::pair<uint32_t, size_t> code_point_at(std::string_view text, size_t i) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 1;
+    if (i + n > text.size()) n = 1;
+    if (n == 1) return {b, 1};
+    uint32_t c = b & (0xFFu >> (n + 1));
+    for (size_t k = 1; k < n; ++k) c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    return {c, n};
+}
+
 }  // namespace
 
 bool python_isspace(uint32_t cp) {
     return hf::is_whitespace(cp) || (cp >= 0x1C && cp <= 0x1F);
 }
 
+std::string python_lstrip(std::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+        const auto [c, n] = code_point_at(text, i);
+        if (!python_isspace(c)) break;
+        i += n;
+    }
+    return std::string(text.substr(i));
+}
+
 std::string python_strip(std::string_view text) {
-    const std::string valid = hf::to_valid_utf8(text);
-    size_t begin = 0, end = 0;
-    bool seen = false;
-    hf::for_each_char(valid, [&](uint32_t cp, size_t at, size_t length) {
-        if (python_isspace(cp)) return;
-        if (!seen) begin = at;
-        seen = true;
-        end = at + length;
-    });
-    return seen ? valid.substr(begin, end - begin) : std::string();
+    const std::string s = python_lstrip(text);
+    size_t end = 0;  // where the last non-space code point ends
+    for (size_t i = 0; i < s.size();) {
+        const auto [c, n] = code_point_at(s, i);
+        i += n;
+        if (!python_isspace(c)) end = i;
+    }
+    return s.substr(0, end);
+}
+
+int64_t python_len(std::string_view text) {
+    int64_t n = 0;
+    for (const unsigned char c : text) n += (c & 0xC0) != 0x80;
+    return n;
 }
 
 std::string python_capitalize(std::string_view text) {

@@ -12,6 +12,7 @@
 #include "greenmoe/eval/hellaswag_data.h"
 #include "greenmoe/eval/tasks/python_random.h"
 #include "greenmoe/eval/tasks/task_files.h"
+#include "greenmoe/text/python_str.h"
 
 namespace greenmoe::tasks {
 
@@ -212,49 +213,6 @@ const TaskDef& task_def(const std::string& name) {
                    name, known);
     }
     return it->second;
-}
-
-// ---- Python's str.strip / lstrip on UTF-8 text ----
-
-// str.isspace() for one code point: the ASCII blanks, \x1c-\x1f, and Unicode's spaces.
-bool python_isspace(char32_t c) {
-    return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
-           c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-           c == 0x202f || c == 0x205f || c == 0x3000;
-}
-
-// The code point starting at text[i] and its length in bytes (a stray byte counts as itself).
-std::pair<char32_t, size_t> utf8_at(const std::string& text, size_t i) {
-    const auto b = static_cast<unsigned char>(text[i]);
-    size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 1;
-    if (i + n > text.size()) n = 1;
-    if (n == 1) return {b, 1};
-    char32_t c = b & (0xff >> (n + 1));
-    for (size_t k = 1; k < n; ++k) c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
-    return {c, n};
-}
-
-std::string python_lstrip(const std::string& text) {
-    size_t i = 0;
-    while (i < text.size()) {
-        const auto [c, n] = utf8_at(text, i);
-        if (!python_isspace(c)) break;
-        i += n;
-    }
-    return text.substr(i);
-}
-
-std::string python_strip(const std::string& text) {
-    std::string s = python_lstrip(text);
-    // Walk code points forward, remembering where the last non-space one ends.
-    size_t end = 0;
-    for (size_t i = 0; i < s.size();) {
-        const auto [c, n] = utf8_at(s, i);
-        i += n;
-        if (!python_isspace(c)) end = i;
-    }
-    s.resize(end);
-    return s;
 }
 
 // ---- readers: the original release's rows, as the harness's dataset holds them ----
