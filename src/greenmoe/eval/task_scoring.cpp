@@ -30,8 +30,9 @@ ScoredItem score_item(const ScoringModel& model, const TaskItem& item) {
     const size_t n = item.candidates.size();
     check(n > 0, "task item without candidates");
     std::vector<EncodedPair> pairs;
+    LastContextEncoding last;
     for (const tasks::Candidate& c : item.candidates) {
-        pairs.push_back(encode_pair(model, c.context, c.continuation));
+        pairs.push_back(encode_pair(model, c.context, c.continuation, &last));
         out.truncated = out.truncated || pairs.back().truncated;
     }
     out.loglik.assign(n, 0.0);
@@ -99,7 +100,7 @@ std::map<std::string, MetricValue> metrics_of(const std::vector<const ScoredItem
 }  // namespace
 
 EncodedPair encode_pair(const ScoringModel& model, const std::string& context,
-                        const std::string& continuation) {
+                        const std::string& continuation, LastContextEncoding* last) {
     EncodedPair p;
     const std::vector<int32_t> prefix = model.context_prefix();
     if (context.empty()) {
@@ -110,7 +111,10 @@ EncodedPair encode_pair(const ScoringModel& model, const std::string& context,
         const std::string ctx = context.substr(0, kept);
         std::string cont = context.substr(kept);
         cont += continuation;
-        const std::vector<int32_t> ctx_ids = model.encode(ctx);
+        LastContextEncoding local;
+        LastContextEncoding& encoded = last ? *last : local;
+        if (encoded.ids.empty() || encoded.text != ctx) encoded = {ctx, model.encode(ctx)};
+        const std::vector<int32_t>& ctx_ids = encoded.ids;
         const std::vector<int32_t> whole = model.encode(ctx + cont);
         p.context = prefix;
         p.context.insert(p.context.end(), ctx_ids.begin(), ctx_ids.end());

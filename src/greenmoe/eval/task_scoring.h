@@ -61,8 +61,14 @@ struct EncodedPair {
     std::vector<int32_t> context, continuation;
     bool truncated = false;
 };
+// The last context encoded, so that the choices of one document, which share it, encode it
+// once.
+struct LastContextEncoding {
+    std::string text;
+    std::vector<int32_t> ids;
+};
 EncodedPair encode_pair(const ScoringModel& model, const std::string& context,
-                        const std::string& continuation);
+                        const std::string& continuation, LastContextEncoding* last = nullptr);
 
 TaskScores score_task(const ScoringModel& model, const std::string& name,
                       const std::vector<TaskItem>& items, TaskOutput output,
