@@ -13,7 +13,7 @@
 
 #include <omp.h>
 
-#include "greenmoe/eval/scoring_model.h"
+#include "greenmoe/eval/language_model.h"
 #include "greenmoe/eval/task_scoring.h"
 #include "greenmoe/eval/tasks/tasks.h"
 #include "greenmoe/io/atomic_file.h"
@@ -40,7 +40,7 @@ void expect_metric(const MetricValue& got, const nlohmann::json& want, const std
 TEST(TaskScoringReference, EveryTaskRunMatchesTheFloat64Scorer) {
     const auto reference = nlohmann::json::parse(read_file(fixtures() / "scoring_reference.json"));
     const auto model =
-        open_scoring_model(fs::path(GREENMOE_SOURCE_DIR) / reference["model"].get<std::string>(),
+        open_language_model(fs::path(GREENMOE_SOURCE_DIR) / reference["model"].get<std::string>(),
                            testing::tokenizer_dir().string());
     TaskScoringOptions quiet;
     quiet.progress = false;
@@ -148,7 +148,7 @@ TEST(BenchmarkTasksCli, ResultsFileSamplesAndErrors) {
 // float32 rounding (BLAS may block a product differently on another thread count).
 TEST(TaskScoringReference, SameScoresOnOneAndTwoThreads) {
     const auto model =
-        open_scoring_model(fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hellaswag/tiny_gpt2",
+        open_language_model(fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hellaswag/tiny_gpt2",
                            testing::tokenizer_dir().string());
     tasks::TaskOptions options;
     options.num_fewshot = 3;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "greenmoe/eval/scoring_model.h"
+#include "greenmoe/eval/language_model.h"
 #include "greenmoe/eval/task_scoring.h"
 #include "test_support.h"
 
@@ -17,15 +17,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const ScoringModel& tiny_gpt2() {
+const LanguageModel& tiny_gpt2() {
     static const auto model =
-        open_scoring_model(fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hellaswag/tiny_gpt2",
+        open_language_model(fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hellaswag/tiny_gpt2",
                            testing::tokenizer_dir().string());
     return *model;
 }
 
 TEST(TaskScoring, EncodePairAsTheHarness) {
-    const ScoringModel& m = tiny_gpt2();
+    const LanguageModel& m = tiny_gpt2();
     // The context's trailing space moves to the continuation: "Answer:" + " yes".
     const EncodedPair a = encode_pair(m, "Question: is it? Answer: ", "yes");
     const EncodedPair b = encode_pair(m, "Question: is it? Answer:", " yes");
@@ -62,7 +62,7 @@ TEST(TaskScoring, MeanStderrAndPooledStderrAsTheHarness) {
 }
 
 TEST(TaskScoring, AccAndAccNormFollowTheLogLikelihoods) {
-    const ScoringModel& m = tiny_gpt2();
+    const LanguageModel& m = tiny_gpt2();
     std::vector<TaskItem> items;
     const std::vector<std::string> choices = {"a dog", "the quick brown fox", "rain"};
     for (const std::string question : {"What runs?", "Who jumps over it?", "What falls?"}) {
@@ -120,7 +120,7 @@ TEST(TaskScoring, AccAndAccNormFollowTheLogLikelihoods) {
 }
 
 TEST(TaskScoring, LoglikelihoodTaskIsGreedyAccuracyAndPerplexity) {
-    const ScoringModel& m = tiny_gpt2();
+    const LanguageModel& m = tiny_gpt2();
     std::vector<TaskItem> items(2);
     items[0].candidates = {{"The quick brown fox jumps over the lazy", " dog"}};
     items[1].candidates = {{"One, two, three,", " four"}};

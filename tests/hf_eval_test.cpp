@@ -9,10 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "greenmoe/eval/hf_generate_text.h"
 #include "greenmoe/eval/hf_hellaswag.h"
 #include "greenmoe/eval/hf_perplexity.h"
 #include "greenmoe/eval/hf_text.h"
+#include "greenmoe/eval/language_model.h"
+#include "greenmoe/eval/text_generation.h"
 #include "test_support.h"
 
 namespace greenmoe {
@@ -168,8 +169,9 @@ TEST_P(HfEval, GreedyGenerationIsTheArgmaxChain) {
     o.temperature = 0.0;
     o.max_new_tokens = 8;
     std::string streamed;
-    const GeneratedText got =
-        generate_text(model, tokenizer, "the cat", o, [&](const std::string& s) { streamed += s; });
+    const auto language_model = open_language_model(dir);
+    const GeneratedText got = generate_text(*language_model, "the cat", o, false,
+                                            [&](const std::string& s) { streamed += s; });
     auto ids = ids_of(tokenizer.encode("the cat"));
     std::vector<int> want;
     const auto vocab = static_cast<size_t>(model.config().vocab_size);
@@ -239,8 +241,6 @@ TEST(HfEvalCli, BadCommandLinesExitWithUsage) {
     r = testing::run_command(bin + " eval" + model + " --task val-loss --no-energy 2>&1");
     EXPECT_EQ(r.exit_code, 2) << r.output;
     r = testing::run_command(bin + " generate" + model + " --top-p 0 --no-energy 2>&1");
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    r = testing::run_command(bin + " generate" + model + " --no-cache --no-energy 2>&1");
     EXPECT_EQ(r.exit_code, 2) << r.output;
     r = testing::run_command(bin + " generate --no-energy 2>&1");
     EXPECT_EQ(r.exit_code, 2) << r.output;

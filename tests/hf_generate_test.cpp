@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "greenmoe/eval/hf_decode_batch.h"
+#include "greenmoe/eval/text_generation.h"
 #include "greenmoe/hf/generate.h"
 #include "greenmoe/hf/hf_model.h"
 #include "test_support.h"
@@ -20,6 +22,16 @@ HfModel load_fixture(const std::string& name) {
     const fs::path dir = greenmoe::testing::shared_data() / "hf-fixtures";
     return HfModel::load(dir / ("tiny_" + name + "_config.json"),
                          dir / ("tiny_" + name + ".safetensors"));
+}
+
+// The generation loop over the engine's own decoding (these fixtures have no tokenizer).
+std::vector<int32_t> generate(const HfModel& model, const std::vector<int32_t>& prompt,
+                              const GenerateOptions& o,
+                              const std::function<void(int32_t)>& on_token = {}) {
+    const DecoderFactory start = [&](int batch, int max_len) {
+        return hf_decode_batch(model, batch, max_len);
+    };
+    return generate_tokens(start, 64, model.config().vocab_size, prompt, o, false, on_token);
 }
 
 class HfGenerate : public ::testing::TestWithParam<std::string> {};

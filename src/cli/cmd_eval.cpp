@@ -18,7 +18,7 @@
 #include "greenmoe/eval/hf_perplexity.h"
 #include "greenmoe/eval/hf_text.h"
 #include "greenmoe/eval/perplexity_data.h"
-#include "greenmoe/eval/scoring_model.h"
+#include "greenmoe/eval/language_model.h"
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/output_paths.h"
@@ -196,7 +196,7 @@ nlohmann::json run_benchmark_tasks(const EvalArgs& args) {
     options.tasks.cache_dir = resolve_data_locations({"", args.cache_dir, ""}).cache_dir;
     options.progress = !args.quiet;
     options.log_samples = args.log_samples;
-    const auto model = open_scoring_model(args.model, args.tokenizer);
+    const auto model = open_language_model(args.model, args.tokenizer);
     return run_harness_tasks(*model, names, options);
 }
 

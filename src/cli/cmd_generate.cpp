@@ -7,12 +7,9 @@
 #include "greenmoe/core/option_checks.h"
 #include "greenmoe/energy/energy_monitor.h"
 #include "greenmoe/energy/energy_options.h"
-#include "greenmoe/eval/hf_generate_text.h"
-#include "greenmoe/eval/hf_text.h"
+#include "greenmoe/eval/language_model.h"
 #include "greenmoe/eval/sampler.h"
-#include "greenmoe/model/model_loader.h"
-#include "greenmoe/text/gpt2_tokenizer.h"
-#include "greenmoe/text/tokenizer_files.h"
+#include "greenmoe/eval/text_generation.h"
 
 namespace greenmoe::cli {
 
@@ -26,13 +23,9 @@ struct GenerateArgs {
     EnergyOptions energy;
 };
 
-// A Hugging Face model with its own tokenizer; the text is printed as it comes.
-int64_t generate_hf(const GenerateArgs& args) {
-    usage_check(!args.no_cache, "--no-cache: only greenmoe checkpoints have that mode, not {}",
-                args.model);
-    const hf::HfModel model = hf::HfModel::load(args.model);
-    const hf::Tokenizer tokenizer =
-        hf::Tokenizer::load(args.tokenizer.empty() ? args.model : args.tokenizer);
+// Any model through LanguageModel; the text is printed as it comes.
+int64_t generate_any(const GenerateArgs& args, const std::string& path) {
+    const auto model = open_language_model(path, args.tokenizer);
     hf::GenerateOptions options;
     options.max_new_tokens = args.sample.max_new_tokens;
     options.temperature = args.sample.temperature;
@@ -41,27 +34,12 @@ int64_t generate_hf(const GenerateArgs& args) {
     options.seed = args.sample.seed;
     std::fputs(args.prompt.c_str(), stdout);
     const GeneratedText out =
-        generate_text(model, tokenizer, args.prompt, options, [](const std::string& piece) {
+        generate_text(*model, args.prompt, options, args.no_cache, [](const std::string& piece) {
             std::fputs(piece.c_str(), stdout);
             std::fflush(stdout);
         });
     std::fputs("\n", stdout);
     return out.new_tokens;
-}
-
-int64_t generate_greenmoe(const GenerateArgs& args, const std::string& path) {
-    usage_check(args.top_p >= 1.0,
-                "--top-p: greenmoe checkpoints sample with top-k only; {} is not a Hugging Face "
-                "model folder",
-                path);
-    const auto model = load_model(path, 1, args.no_cache ? 0 : 1);
-    const Gpt2Tokenizer tokenizer = Gpt2Tokenizer::load(find_tokenizer_dir(args.tokenizer));
-    std::vector<int> prompt = args.prompt.empty() ? std::vector<int>{tokenizer.eot_token()}
-                                                  : tokenizer.encode(args.prompt);
-    const std::vector<int> out = args.no_cache ? generate_recompute(*model, prompt, args.sample)
-                                               : generate(*model, prompt, args.sample);
-    std::printf("%s%s\n", args.prompt.c_str(), tokenizer.decode(out).c_str());
-    return static_cast<int64_t>(out.size());
 }
 
 }  // namespace
@@ -92,16 +70,17 @@ void register_generate(CLI::App& app) {
         ->check(positive_count())
         ->capture_default_str();
     cmd->add_option("--top-p", args->top_p,
-                    "nucleus sampling: the fewest most likely tokens holding this probability "
-                    "(Hugging Face models)")
+                    "nucleus sampling: the fewest most likely tokens holding this probability")
         ->check(in_range(0, 1, true))
         ->capture_default_str();
     cmd->add_option("--seed", args->sample.seed, "random seed")->capture_default_str();
     cmd->add_option("--tokenizer", args->tokenizer,
                     "GPT-2 BPE folder (encoder.json, vocab.bpe) for greenmoe models; a "
                     "tokenizer.json or its folder for a Hugging Face model (default: the model's)");
-    cmd->add_flag("--no-cache", args->no_cache,
-                  "re-run the whole text for every token (slow; for comparison)");
+    cmd->add_flag(
+        "--no-cache", args->no_cache,
+        "re-run the whole window for every token (slow; the reference the cache is checked "
+        "against)");
     add_energy_options(cmd, args->energy);
     cmd->callback([args]() {
         usage_check(args->model.empty() != args->checkpoint.empty(),
@@ -109,10 +88,7 @@ void register_generate(CLI::App& app) {
         const std::string path = args->model.empty() ? args->checkpoint : args->model;
         EnergyMonitor energy(args->energy);
         energy.begin_window("generate");
-        const bool hf_model = is_hf_engine_model(path);
-        GenerateArgs a = *args;
-        a.model = path;
-        const int64_t made = hf_model ? generate_hf(a) : generate_greenmoe(a, path);
+        const int64_t made = generate_any(*args, path);
         const EnergyMeasurement m = energy.end_window("generate");
         if (energy.enabled()) {
             std::fprintf(stderr, "%lld tokens, %.3g J/token | %s\n", static_cast<long long>(made),

@@ -87,7 +87,7 @@ std::vector<std::string> parse_task_list(const std::string& list) {
     return names;
 }
 
-nlohmann::json run_harness_tasks(const ScoringModel& model, const std::vector<std::string>& names,
+nlohmann::json run_harness_tasks(const LanguageModel& model, const std::vector<std::string>& names,
                                  const HarnessRunOptions& options) {
     std::vector<TaskScores> scores;
     nlohmann::json configs = nlohmann::json::object(), versions = nlohmann::json::object();

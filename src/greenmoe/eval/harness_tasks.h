@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "greenmoe/eval/scoring_model.h"
+#include "greenmoe/eval/language_model.h"
 #include "greenmoe/eval/tasks/tasks.h"
 
 namespace greenmoe {
@@ -25,7 +25,7 @@ std::vector<std::string> parse_task_list(const std::string& list);
 
 // Runs the tasks in order; returns the harness's results JSON with "configs" and "config"
 // filled in, and prints one table row per task (and MMLU subject group) on stdout.
-nlohmann::json run_harness_tasks(const ScoringModel& model, const std::vector<std::string>& names,
+nlohmann::json run_harness_tasks(const LanguageModel& model, const std::vector<std::string>& names,
                                  const HarnessRunOptions& options);
 
 }  // namespace greenmoe

@@ -25,7 +25,7 @@ int argmax(const std::vector<double>& v) {
 }
 
 // Scores an item's candidates, those with the same (cut) context in one call.
-ScoredItem score_item(const ScoringModel& model, const TaskItem& item) {
+ScoredItem score_item(const LanguageModel& model, const TaskItem& item) {
     ScoredItem out;
     const size_t n = item.candidates.size();
     check(n > 0, "task item without candidates");
@@ -99,7 +99,7 @@ std::map<std::string, MetricValue> metrics_of(const std::vector<const ScoredItem
 
 }  // namespace
 
-EncodedPair encode_pair(const ScoringModel& model, const std::string& context,
+EncodedPair encode_pair(const LanguageModel& model, const std::string& context,
                         const std::string& continuation, LastContextEncoding* last) {
     EncodedPair p;
     const std::vector<int32_t> prefix = model.context_prefix();
@@ -158,7 +158,7 @@ double pooled_stderr(const std::vector<double>& stderrs, const std::vector<int64
     return std::sqrt(num / denominator / total);
 }
 
-TaskScores score_task(const ScoringModel& model, const std::string& name,
+TaskScores score_task(const LanguageModel& model, const std::string& name,
                       const std::vector<TaskItem>& items, TaskOutput output,
                       const TaskScoringOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();

@@ -1,5 +1,5 @@
 // Scoring benchmark-task requests as lm-evaluation-harness 0.4 scores them, on any
-// ScoringModel: the harness's encoding of (context, continuation) pairs, its truncation, its
+// LanguageModel: the harness's encoding of (context, continuation) pairs, its truncation, its
 // metrics (acc, acc_norm, LAMBADA's greedy accuracy and perplexity) with their standard
 // errors, group averages (MMLU), and its results-file layout.
 #pragma once
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "greenmoe/eval/scoring_model.h"
+#include "greenmoe/eval/language_model.h"
 #include "greenmoe/eval/tasks/tasks.h"
 
 namespace greenmoe {
@@ -67,10 +67,10 @@ struct LastContextEncoding {
     std::string text;
     std::vector<int32_t> ids;
 };
-EncodedPair encode_pair(const ScoringModel& model, const std::string& context,
+EncodedPair encode_pair(const LanguageModel& model, const std::string& context,
                         const std::string& continuation, LastContextEncoding* last = nullptr);
 
-TaskScores score_task(const ScoringModel& model, const std::string& name,
+TaskScores score_task(const LanguageModel& model, const std::string& name,
                       const std::vector<TaskItem>& items, TaskOutput output,
                       const TaskScoringOptions& options = {});
 

@@ -1,20 +1,12 @@
-// Text generation with a Hugging Face model (see generate.h).
+// Choosing the next token (see generate.h).
 #include "greenmoe/hf/generate.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <numeric>
 
-#include "greenmoe/core/error.h"
-#include "greenmoe/core/rng.h"
-
 namespace greenmoe::hf {
-
-namespace {
-
-constexpr uint64_t kGenerateStream = 0x68665f67656eULL;  // "hf_gen"
-
-}  // namespace
 
 int32_t pick_token(const float* logits, int vocab, const GenerateOptions& o, double u) {
     if (o.temperature <= 0.0) {
@@ -46,33 +38,6 @@ int32_t pick_token(const float* logits, int vocab, const GenerateOptions& o, dou
         if (target < 0.0) return order[i];
     }
     return order[keep - 1];
-}
-
-std::vector<int32_t> generate(const HfModel& model, std::span<const int32_t> prompt,
-                              const GenerateOptions& o,
-                              const std::function<void(int32_t)>& on_token) {
-    check(!prompt.empty(), "generate: the prompt is empty (give at least one token)");
-    const int vocab = model.config().vocab_size;
-    const uint64_t key = rng_key(o.seed, kGenerateStream);
-    KvCache cache;
-    std::vector<float> logits = model.forward(prompt, cache);
-    const float* last = logits.data() + (prompt.size() - 1) * static_cast<size_t>(vocab);
-    std::vector<int32_t> out;
-    for (int step = 0; step < o.max_new_tokens; ++step) {
-        const auto position = static_cast<uint64_t>(cache.length());
-        const double u = static_cast<double>(rng_u64(key, position) >> 11) * 0x1.0p-53;
-        const int32_t next = pick_token(last, vocab, o, u);
-        out.push_back(next);
-        if (on_token) on_token(next);
-        if (std::find(o.stop_tokens.begin(), o.stop_tokens.end(), next) != o.stop_tokens.end()) {
-            break;
-        }
-        if (step + 1 == o.max_new_tokens) break;
-        const int32_t one[] = {next};
-        logits = model.forward(one, cache);
-        last = logits.data();
-    }
-    return out;
 }
 
 }  // namespace greenmoe::hf

@@ -1,13 +1,9 @@
-// Text generation with a Hugging Face model: greedy or sampled (temperature, top-k, top-p,
-// seed) over the KV cache, stopping at the model's end-of-sequence tokens.
+// How a next token is chosen from logits, as transformers chooses it: greedy or sampled
+// (temperature, top-k, top-p, seed). The generation loop is eval/text_generation.h.
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <span>
 #include <vector>
-
-#include "greenmoe/hf/hf_model.h"
 
 namespace greenmoe::hf {
 
@@ -24,12 +20,5 @@ struct GenerateOptions {
 // Picks a token from logits[vocab] with a uniform u in [0, 1): temperature, then top-k, then
 // top-p, as transformers applies them.
 int32_t pick_token(const float* logits, int vocab, const GenerateOptions& options, double u);
-
-// Extends the prompt (non-empty): it runs once, then each new token is one position. The
-// draws are keyed by (seed, position), so a seed gives the same text. `on_token` sees each
-// new token as it comes. Returns the new tokens.
-std::vector<int32_t> generate(const HfModel& model, std::span<const int32_t> prompt,
-                              const GenerateOptions& options,
-                              const std::function<void(int32_t)>& on_token = {});
 
 }  // namespace greenmoe::hf

@@ -26,6 +26,8 @@ class HfModel {
 
     const ModelConfig& config() const { return config_; }
     const ModelWeights& weights() const { return weights_; }
+    // Σ elements over every tensor of the weight files.
+    int64_t parameter_count() const { return tensors_->total_parameters(); }
 
     // Logits [ids.size(), vocab] of the tokens at positions cache.length() … (attending to
     // everything the cache holds); their keys and values are appended to the cache.

@@ -1,4 +1,4 @@
-// ScoringModel: continuation log-likelihoods of a Hugging Face model against the float64
+// LanguageModel: continuation log-likelihoods of a Hugging Face model against the float64
 // logits transformers gives (tests/fixtures/hf-models, tools/fixtures/make_hf_fixtures.py),
 // and of a greenmoe model against its own full-sequence forward; the shared-context path
 // equals scoring each continuation alone.
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "greenmoe/eval/scoring_model.h"
+#include "greenmoe/eval/language_model.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/model/gpt.h"
 #include "greenmoe/model/model_loader.h"
@@ -47,7 +47,7 @@ TEST_P(HfScoring, ContinuationsMatchTransformersFloat64) {
     const fs::path dir = source_dir() / "tests/fixtures/hf-models" / GetParam();
     const auto fixture = nlohmann::json::parse(read_file(dir / "logits.json"));
     // Only the token ids are scored here; any tokenizer.json serves for opening the model.
-    const auto model = open_scoring_model(
+    const auto model = open_language_model(
         dir, (source_dir() / "tests/fixtures/hf-tokenizers/granitemoe_tokenizer.json").string());
     for (size_t s = 0; s < fixture.at("sequences").size(); ++s) {
         const auto seq = fixture["sequences"][s].get<std::vector<int32_t>>();
@@ -76,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, HfScoring,
 
 TEST(GreenmoeScoring, SharedContextEqualsTheFullSequenceForward) {
     const fs::path dir = source_dir() / "tests/fixtures/hellaswag/tiny_gpt2";
-    const auto model = open_scoring_model(dir, testing::tokenizer_dir().string());
+    const auto model = open_language_model(dir, testing::tokenizer_dir().string());
     EXPECT_EQ(model->max_length(), 64);
     EXPECT_TRUE(model->context_prefix().empty());
     EXPECT_EQ(model->empty_context_token(), 50256);
