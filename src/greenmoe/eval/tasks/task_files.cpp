@@ -1,11 +1,14 @@
 // Data folders and strict line-numbered readers for the benchmark tasks (see task_files.h).
 #include "greenmoe/eval/tasks/task_files.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/io/zip_archive.h"
 
 namespace greenmoe::tasks {
 
@@ -27,6 +30,23 @@ std::vector<fs::path> data_roots(const TaskOptions& options) {
     return roots;
 }
 
+namespace {
+
+// The .zip files directly in a folder, by name.
+std::vector<fs::path> archives_in(const fs::path& dir) {
+    std::vector<fs::path> zips;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().extension() == ".zip" && entry.is_regular_file(ec)) {
+            zips.push_back(entry.path());
+        }
+    }
+    std::sort(zips.begin(), zips.end());
+    return zips;
+}
+
+}  // namespace
+
 fs::path find_task_file(const std::string& task, const std::vector<std::string>& names,
                         const std::vector<std::string>& subfolders, const std::string& url,
                         const TaskOptions& options) {
@@ -39,6 +59,28 @@ fs::path find_task_file(const std::string& task, const std::vector<std::string>&
             }
             folders += "\n  ";
             folders += dir.string();
+        }
+        // A release as downloaded: the same folders inside a .zip in the data folder.
+        for (const fs::path& zip : archives_in(root)) {
+            std::optional<ZipArchive> opened;
+            try {
+                opened = ZipArchive::open(zip);
+            } catch (const Error& e) {
+                // Another data set's damaged download must not hide this task's files; it
+                // is named in the message should this task's be missing.
+                folders += "\n  ";
+                folders += e.what();
+                continue;
+            }
+            const ZipArchive& archive = *opened;
+            for (const std::string& sub : subfolders) {
+                for (const std::string& name : names) {
+                    const std::string member = sub.empty() ? name : sub + '/' + name;
+                    if (archive.contains(member)) return zip / member;
+                }
+            }
+            folders += "\n  ";
+            folders += zip.string();
         }
     }
     std::string wanted;
@@ -61,6 +103,11 @@ std::string file_line(const fs::path& path, size_t line) {
 }
 
 std::string read_file_text(const fs::path& path) {
+    if (!fs::exists(path)) {
+        if (const auto inside = split_archive_path(path)) {
+            return ZipArchive::open(inside->archive).read(inside->member);
+        }
+    }
     std::ifstream in(path, std::ios::binary);
     check(in.good(), "{}: cannot open", path.string());
     std::ostringstream text;

@@ -18,7 +18,10 @@ namespace greenmoe::tasks {
 std::vector<std::filesystem::path> data_roots(const TaskOptions& options);
 
 // The first of `names` found in <root>/<subfolder> over data_roots() × subfolders ("" is the
-// root itself). Throws Error naming the task, the names, every folder searched and `url`.
+// root itself), and then in each .zip directly in a root, as <subfolder>/<name> inside it: the
+// path returned then runs through the archive (<root>/x.zip/<subfolder>/<name>), which
+// read_file_text and the readers below follow. Throws Error naming the task, the names,
+// every folder and archive searched and `url`.
 std::filesystem::path find_task_file(const std::string& task, const std::vector<std::string>& names,
                                      const std::vector<std::string>& subfolders,
                                      const std::string& url, const TaskOptions& options);
@@ -34,7 +37,7 @@ struct JsonLine {
 };
 std::vector<JsonLine> read_jsonl(const std::filesystem::path& path);
 
-// The whole file; Error naming it when it cannot be read.
+// The whole file (or archive member); Error naming it when it cannot be read.
 std::string read_file_text(const std::filesystem::path& path);
 
 // Non-empty lines with their numbers, a trailing '\r' dropped.
