@@ -26,6 +26,7 @@ packages=(libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp
           libbz2-dev zlib1g-dev libzstd-dev pkg-config
           libonig-dev libutf8proc-dev  # Hugging Face tokenizers: regexes, Unicode normalization
           libzip-dev  # benchmark data as released in .zip archives (ARC, WinoGrande)
+          libsnappy-dev  # Parquet pages compressed with SNAPPY (Hugging Face data sets)
           libopenmpi-dev openmpi-bin)  # MPI: data-parallel training (mpirun)
 missing=()
 for p in "${packages[@]}"; do
