@@ -1,4 +1,5 @@
-// Corpus file readers: plain / gzip / zstd byte sources and .txt / .jsonl documents.
+// Corpus file readers: plain / gzip / zstd byte sources, .txt / .jsonl documents and the text
+// column of Parquet files.
 #include "greenmoe/text/corpus_reader.h"
 
 #include <zlib.h>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/io/parquet/parquet_reader.h"
 
 namespace greenmoe {
 
@@ -176,6 +178,12 @@ std::pair<std::string, Compression> file_kind(const std::filesystem::path& path)
     return {lower(p.extension().string()), compression};
 }
 
+bool is_corpus_file(const std::filesystem::path& path) {
+    const std::string ext = file_kind(path).first;
+    return ext == ".txt" || ext == ".jsonl" ||
+           (ext == ".parquet" && lower(path.extension().string()) == ".parquet");
+}
+
 bool is_blank(std::string_view s) {
     return std::all_of(s.begin(), s.end(),
                        [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
@@ -195,16 +203,74 @@ std::unique_ptr<ByteSource> open_byte_source(const std::filesystem::path& path) 
     return std::make_unique<PlainSource>(path);
 }
 
-DocumentReader::DocumentReader(const std::filesystem::path& path) : path_(path) {
+std::vector<std::filesystem::path> expand_corpus_inputs(
+    const std::vector<std::filesystem::path>& inputs) {
+    std::vector<std::filesystem::path> out;
+    for (const auto& input : inputs) {
+        std::error_code ec;
+        if (!std::filesystem::is_directory(input, ec)) {
+            out.push_back(input);
+            continue;
+        }
+        std::vector<std::filesystem::path> files;
+        for (const auto& entry : std::filesystem::directory_iterator(input, ec)) {
+            if (entry.is_regular_file() && is_corpus_file(entry.path())) {
+                files.push_back(entry.path());
+            }
+        }
+        check(!ec, "{}: cannot list the folder ({})", input.string(), ec.message());
+        check(!files.empty(),
+              "{}: the folder holds no corpus files (.parquet, .jsonl or .txt, the last two "
+              "optionally .gz or .zst)",
+              input.string());
+        std::sort(files.begin(), files.end());
+        out.insert(out.end(), files.begin(), files.end());
+    }
+    return out;
+}
+
+// The Parquet file, the row group being read and its decoded text and score columns.
+struct DocumentReader::ParquetState {
+    parquet::ParquetFile file;
+    size_t group = 0, row = 0, text_value = 0, score_value = 0;
+    bool loaded = false;
+    parquet::FlatColumn text, score;
+};
+
+DocumentReader::DocumentReader(const std::filesystem::path& path, const CorpusOptions& options)
+    : path_(path), options_(options) {
     const auto [ext, compression] = file_kind(path);
-    check(ext == ".txt" || ext == ".jsonl",
-          "{}: unsupported corpus file; expected .txt or .jsonl, optionally followed by .gz "
-          "or .zst",
+    const bool parquet = ext == ".parquet" && compression == Compression::kNone;
+    check(ext == ".txt" || ext == ".jsonl" || parquet,
+          "{}: unsupported corpus file; expected .parquet, or .txt or .jsonl optionally followed "
+          "by .gz or .zst",
           path.string());
     jsonl_ = ext == ".jsonl";
     std::error_code ec;
     file_size_ = std::filesystem::file_size(path, ec);
     check(!ec, "{}: cannot open ({})", path.string(), ec.message());
+    if (parquet) {
+        parquet_ = std::make_unique<ParquetState>(
+            ParquetState{parquet::ParquetFile::open(path), 0, 0, 0, 0, false, {}, {}});
+        // Missing columns are named before any work, not at the first row group.
+        const parquet::ParquetFile& file = parquet_->file;
+        std::string names;
+        for (const std::string& name : file.field_names()) {
+            if (!names.empty()) names += ", ";
+            names += name;
+        }
+        check(file.has_field(options_.text_column),
+              "{}: no text column '{}' (--text-column); the file has: {}", path.string(),
+              options_.text_column, names);
+        check(!options_.min_score || file.has_field(options_.score_column),
+              "{}: no score column '{}' for --min-score; the file has: {}", path.string(),
+              options_.score_column, names);
+        return;
+    }
+    check(!options_.min_score || jsonl_,
+          "{}: --min-score filters .jsonl and .parquet documents by their '{}' field; a .txt "
+          "file has none",
+          path.string(), options_.score_column);
     source_ = open_byte_source(path);
 }
 
@@ -213,6 +279,11 @@ DocumentReader::DocumentReader(DocumentReader&&) noexcept = default;
 DocumentReader& DocumentReader::operator=(DocumentReader&&) noexcept = default;
 
 uint64_t DocumentReader::bytes_read() const {
+    if (parquet_) {
+        // Row groups read so far: the end of the last one's column data.
+        const size_t done = parquet_->loaded ? parquet_->group + 1 : parquet_->group;
+        return done == 0 ? 0 : parquet_->file.row_group_end(done - 1);
+    }
     return source_ ? source_->raw_bytes_read() : 0;
 }
 
@@ -233,7 +304,63 @@ bool DocumentReader::fill() {
 }
 
 bool DocumentReader::next(std::string& document) {
+    if (parquet_) return next_parquet(document);
     return jsonl_ ? next_jsonl(document) : next_txt(document);
+}
+
+namespace {
+
+// A row's score as a double; nullopt for null.
+std::optional<double> score_at(const parquet::FlatColumn& column, size_t row, size_t& value) {
+    if (!column.has_value(row)) return std::nullopt;
+    const size_t i = value++;
+    switch (column.type) {
+        case parquet::PhysicalType::kFloat:
+        case parquet::PhysicalType::kDouble:
+            return column.values.reals[i];
+        case parquet::PhysicalType::kByteArray:
+            return std::nullopt;
+        default:
+            return static_cast<double>(column.values.ints[i]);
+    }
+}
+
+}  // namespace
+
+bool DocumentReader::next_parquet(std::string& document) {
+    ParquetState& p = *parquet_;
+    while (true) {
+        if (!p.loaded) {
+            if (p.group >= p.file.num_row_groups()) return false;
+            p.file.read_flat(p.group, options_.text_column, p.text);
+            check(p.text.type == parquet::PhysicalType::kByteArray,
+                  "{}: row group {}, column '{}': the text column holds {} values, not strings",
+                  path_.string(), p.group, options_.text_column, parquet::name_of(p.text.type));
+            if (options_.min_score) {
+                p.file.read_flat(p.group, options_.score_column, p.score);
+                check(p.score.type != parquet::PhysicalType::kByteArray,
+                      "{}: row group {}, column '{}': the score column holds strings, not numbers",
+                      path_.string(), p.group, options_.score_column);
+            }
+            p.row = p.text_value = p.score_value = 0;
+            p.loaded = true;
+        }
+        if (p.row >= p.text.rows) {
+            p.loaded = false;
+            ++p.group;
+            continue;
+        }
+        const size_t row = p.row++;
+        const bool has_text = p.text.has_value(row);
+        std::string* text = has_text ? &p.text.values.strings[p.text_value++] : nullptr;
+        if (options_.min_score) {
+            const auto score = score_at(p.score, row, p.score_value);
+            if (!score || *score < *options_.min_score) continue;
+        }
+        if (text == nullptr || text->empty()) continue;
+        document = std::move(*text);
+        return true;
+    }
 }
 
 bool DocumentReader::next_txt(std::string& document) {
@@ -277,9 +404,17 @@ bool DocumentReader::next_jsonl(std::string& document) {
         }
         check(object.is_object(), "{}:{}: expected a JSON object with a \"text\" string",
               path_.string(), line_);
-        const auto it = object.find("text");
+        const auto it = object.find(options_.text_column);
         check(it != object.end() && it->is_string(),
-              "{}:{}: expected a \"text\" field holding a string", path_.string(), line_);
+              "{}:{}: expected a \"{}\" field holding a string", path_.string(), line_,
+              options_.text_column);
+        if (options_.min_score) {
+            const auto score = object.find(options_.score_column);
+            if (score == object.end() || !score->is_number() ||
+                score->get<double>() < *options_.min_score) {
+                continue;
+            }
+        }
         document = it->get<std::string>();
         if (document.empty()) continue;
         return true;

@@ -4,8 +4,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <set>
 
 #include <fmt/format.h>
@@ -47,29 +49,63 @@ bool is_shard_of(const std::string& file, const std::string& name) {
     return false;
 }
 
+// Where the token stream stands: input file, document within it, and that document's tokens
+// already written.
+struct StreamPosition {
+    size_t input = 0, document = 0, skip_tokens = 0;
+};
+
 // Cuts the token stream into the validation shard and the train shards. Token is uint16_t or,
 // for vocabularies beyond 65,536 ids, uint32_t.
 template <typename Token>
 class ShardWriter {
   public:
-    ShardWriter(const PrepareOptions& options, int vocab_size)
-        : options_(options), max_token_(static_cast<int64_t>(vocab_size) - 1) {
+    using OnTrainShard = std::function<void(const StreamPosition&)>;
+
+    ShardWriter(const PrepareOptions& options, int vocab_size, OnTrainShard on_train_shard)
+        : options_(options),
+          max_token_(static_cast<int64_t>(vocab_size) - 1),
+          on_train_shard_(std::move(on_train_shard)) {
         val_.reserve(options.val_tokens);
     }
 
-    void add(const std::vector<int>& tokens) {
-        for (const int t : tokens) {
+    // Continues after an interrupted run that wrote the validation shard and these train shards.
+    void restore(size_t val_count, const std::vector<size_t>& train_sizes) {
+        val_written_ = true;
+        val_count_ = val_count;
+        if (val_count > 0) {
+            val_shards_.push_back(options_.out_dir / shard_name(options_.name, "val", 0));
+        }
+        for (const size_t n : train_sizes) {
+            train_shards_.push_back(options_.out_dir /
+                                    shard_name(options_.name, "train", train_shards_.size()));
+            train_sizes_.push_back(n);
+            train_count_ += n;
+        }
+    }
+
+    // The tokens of the document at `at`, less the first `skip` (written by an earlier run).
+    void add(const std::vector<int>& tokens, StreamPosition at, size_t skip = 0) {
+        for (size_t j = skip; j < tokens.size(); ++j) {
+            const int t = tokens[j];
             check(t >= 0 && t <= max_token_, "token id {} is outside the vocabulary of {} ids", t,
                   max_token_ + 1);
             const auto token = static_cast<Token>(t);
-            if (val_.size() < options_.val_tokens) {
+            if (val_.size() < options_.val_tokens && !val_written_) {
                 val_.push_back(token);
                 continue;
             }
             if (!val_written_) write_val();
             train_.push_back(token);
             ++train_count_;
-            if (train_.size() == options_.shard_tokens) write_train();
+            if (train_.size() == options_.shard_tokens) {
+                write_train();
+                // The position just after this token: a later run starts there.
+                StreamPosition next = at;
+                next.skip_tokens = j + 1;
+                if (next.skip_tokens == tokens.size()) next = {at.input, at.document + 1, 0};
+                on_train_shard_(next);
+            }
         }
     }
 
@@ -78,11 +114,11 @@ class ShardWriter {
         check(train_count_ > 0,
               "the corpus is too small for the requested validation split: it has {} tokens "
               "in all, the validation split takes the first {}, and none are left to train on",
-              val_.size(), options_.val_tokens);
+              val_count(), options_.val_tokens);
         if (!train_.empty()) write_train();
     }
 
-    size_t val_count() const { return val_.size(); }
+    size_t val_count() const { return val_written_ ? val_count_ : val_.size(); }
     size_t train_count() const { return train_count_; }
     const std::vector<fs::path>& val_shards() const { return val_shards_; }
     const std::vector<fs::path>& train_shards() const { return train_shards_; }
@@ -91,10 +127,12 @@ class ShardWriter {
   private:
     void write_val() {
         val_written_ = true;
+        val_count_ = val_.size();
         if (val_.empty()) return;
         const auto path = options_.out_dir / shard_name(options_.name, "val", 0);
         write_token_shard(path, val_.data(), val_.size());
         val_shards_.push_back(path);
+        val_ = {};  // its memory is not needed any more
     }
     void write_train() {
         const auto path =
@@ -107,9 +145,10 @@ class ShardWriter {
 
     const PrepareOptions& options_;
     int64_t max_token_;
+    OnTrainShard on_train_shard_;
     std::vector<Token> val_, train_;
     bool val_written_ = false;
-    size_t train_count_ = 0;
+    size_t val_count_ = 0, train_count_ = 0;
     std::vector<fs::path> val_shards_, train_shards_;
     std::vector<size_t> train_sizes_;
 };
@@ -253,6 +292,74 @@ PrepareResult prepare_shards(const PrepareOptions& options, DocumentEncoder& enc
 
 namespace {
 
+// What a resume state must match: the inputs as they are on disk and every option that
+// changes the token stream or its cutting into shards.
+nlohmann::ordered_json resume_fingerprint(const PrepareOptions& options,
+                                          const std::vector<fs::path>& inputs,
+                                          const DocumentEncoder& encoder, size_t token_bytes) {
+    nlohmann::ordered_json files = nlohmann::ordered_json::array();
+    for (const auto& input : inputs) {
+        std::error_code ec;
+        const auto time = fs::last_write_time(input, ec);
+        files.push_back({{"path", fs::absolute(input).string()},
+                         {"bytes", fs::file_size(input, ec)},
+                         {"mtime", static_cast<int64_t>(time.time_since_epoch().count())}});
+    }
+    return {
+        {"inputs", files},
+        {"shard_tokens", options.shard_tokens},
+        {"val_tokens", options.val_tokens},
+        {"token_bytes", token_bytes},
+        {"tokenizer", encoder.description()},
+        {"text_column", options.corpus.text_column},
+        {"min_score", options.corpus.min_score ? nlohmann::ordered_json(*options.corpus.min_score)
+                                               : nlohmann::ordered_json(nullptr)},
+        {"score_column", options.corpus.score_column}};
+}
+
+// A shard of an earlier run is kept only when it is whole: header plus `tokens` tokens.
+bool shard_complete(const fs::path& path, size_t tokens, size_t token_bytes) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    return !ec && size == kShardHeaderInts * sizeof(int32_t) + tokens * token_bytes;
+}
+
+// The resume state of an earlier run with the same fingerprint whose shards are all whole,
+// or null.
+nlohmann::ordered_json load_resume_state(const PrepareOptions& options, const fs::path& path,
+                                         const nlohmann::ordered_json& fingerprint,
+                                         size_t token_bytes) {
+    std::error_code ec;
+    if (!options.resume || !fs::is_regular_file(path, ec)) return nullptr;
+    nlohmann::ordered_json state;
+    try {
+        state = nlohmann::ordered_json::parse(read_file(path));
+        if (state.at("fingerprint") != fingerprint) return nullptr;
+        const size_t val = state.at("val_tokens").get<size_t>();
+        if (val > 0 && !shard_complete(options.out_dir / shard_name(options.name, "val", 0), val,
+                                       token_bytes)) {
+            return nullptr;
+        }
+        const auto sizes = state.at("train_shards").get<std::vector<size_t>>();
+        for (size_t i = 0; i < sizes.size(); ++i) {
+            if (!shard_complete(options.out_dir / shard_name(options.name, "train", i), sizes[i],
+                                token_bytes)) {
+                return nullptr;
+            }
+        }
+        state.at("input").get<size_t>();
+        state.at("document").get<size_t>();
+        state.at("skip_tokens").get<size_t>();
+        state.at("documents_before").get<size_t>();
+        if (!state.at("inputs").is_array()) return nullptr;
+    } catch (const nlohmann::json::exception&) {
+        return nullptr;  // a damaged state: start over
+    } catch (const Error&) {
+        return nullptr;
+    }
+    return state;
+}
+
 template <typename Token>
 PrepareResult prepare_with(const PrepareOptions& options, DocumentEncoder& encoder) {
     check(!options.inputs.empty(), "prepare: no input files given");
@@ -261,36 +368,93 @@ PrepareResult prepare_with(const PrepareOptions& options, DocumentEncoder& encod
           "prepare: the data set name {:?} must be non-empty and contain no '/'", options.name);
     check(options.shard_tokens > 0, "prepare: --shard-tokens must be positive");
 
+    const std::vector<fs::path> inputs = expand_corpus_inputs(options.inputs);
+    std::vector<uint64_t> sizes;
     uint64_t total_bytes = 0;
-    for (const auto& input : options.inputs) {
+    for (const auto& input : inputs) {
         std::error_code ec;
         const auto size = fs::file_size(input, ec);
         check(!ec, "{}: cannot read input ({})", input.string(), ec.message());
+        sizes.push_back(size);
         total_bytes += size;
     }
     std::error_code ec;
     fs::create_directories(options.out_dir, ec);
     check(!ec, "{}: cannot create the output folder ({})", options.out_dir.string(), ec.message());
 
-    ShardWriter<Token> writer(options, encoder.vocab_size());
     PrepareResult result;
     nlohmann::ordered_json inputs_json = nlohmann::ordered_json::array();
+    const fs::path state_path = options.out_dir / (options.name + ".prepare-state.json");
+    const auto fingerprint = resume_fingerprint(options, inputs, encoder, sizeof(Token));
+    // Saved after every train shard: where a later run picks up.
+    const auto save_state = [&](const ShardWriter<Token>& writer, const StreamPosition& at) {
+        const nlohmann::ordered_json state = {{"fingerprint", fingerprint},
+                                              {"val_tokens", writer.val_count()},
+                                              {"train_shards", writer.train_sizes()},
+                                              {"input", at.input},
+                                              {"document", at.document},
+                                              {"skip_tokens", at.skip_tokens},
+                                              {"documents_before", result.documents},
+                                              {"inputs", inputs_json}};
+        write_file_atomic(state_path, state.dump() + "\n");
+        if (options.after_train_shard) options.after_train_shard(writer.train_shards().size());
+    };
+    ShardWriter<Token>* writer_ptr = nullptr;
+    ShardWriter<Token> writer(options, encoder.vocab_size(),
+                              [&](const StreamPosition& at) { save_state(*writer_ptr, at); });
+    writer_ptr = &writer;
+
+    StreamPosition start;
+    const auto state = load_resume_state(options, state_path, fingerprint, sizeof(Token));
+    if (!state.is_null()) {
+        writer.restore(state["val_tokens"].get<size_t>(),
+                       state["train_shards"].get<std::vector<size_t>>());
+        start = {state["input"].get<size_t>(), state["document"].get<size_t>(),
+                 state["skip_tokens"].get<size_t>()};
+        result.documents = state["documents_before"].get<size_t>();
+        inputs_json = state["inputs"];
+        result.resumed_train_shards = writer.train_shards().size();
+    }
+
     std::vector<std::string> batch;
     std::vector<std::vector<int>> tokens;
     uint64_t bytes_before = 0;
+    for (size_t i = 0; i < start.input && i < inputs.size(); ++i) bytes_before += sizes[i];
+    const auto t0 = std::chrono::steady_clock::now();
+    size_t tokens_this_run = 0;
     {
         std::unique_ptr<ProgressBar> progress;
         if (options.show_progress) {
             progress = std::make_unique<ProgressBar>("prepare", kilobytes(total_bytes), "kB");
         }
-        for (const auto& input : options.inputs) {
-            DocumentReader reader(input);
+        const auto show = [&](uint64_t bytes, size_t documents) {
+            if (!progress) return;
+            const double seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            progress->update(kilobytes(bytes),
+                             fmt::format("{} docs, {} tokens, {:.0f} tokens/s", documents,
+                                         writer.val_count() + writer.train_count(),
+                                         seconds > 0 ? tokens_this_run / seconds : 0.0));
+        };
+        for (size_t input = start.input; input < inputs.size(); ++input) {
+            const fs::path& path = inputs[input];
+            DocumentReader reader(path, options.corpus);
             size_t documents = 0;
+            std::string document;
+            if (input == start.input && !state.is_null()) {
+                // Documents whose tokens are all in the kept shards: read, not tokenized.
+                for (; documents < start.document; ++documents) {
+                    check(reader.next(document),
+                          "{}: has fewer documents than the interrupted run read ({}); remove {} "
+                          "to start over",
+                          path.string(), start.document, state_path.string());
+                }
+                show(bytes_before + reader.bytes_read(), result.documents + documents);
+            }
             bool more = true;
             while (more) {
                 batch.clear();
                 size_t batch_bytes = 0;
-                std::string document;
                 while (batch.size() < kBatchDocuments && batch_bytes < kBatchBytes) {
                     if (!reader.next(document)) {
                         more = false;
@@ -300,17 +464,20 @@ PrepareResult prepare_with(const PrepareOptions& options, DocumentEncoder& encod
                     batch.push_back(std::move(document));
                 }
                 encoder.encode_documents(batch, tokens);
-                for (size_t i = 0; i < batch.size(); ++i) writer.add(tokens[i]);
-                documents += batch.size();
-                if (progress) {
-                    progress->update(kilobytes(bytes_before + reader.bytes_read()),
-                                     fmt::format("{} docs, {} tokens", result.documents + documents,
-                                                 writer.val_count() + writer.train_count()));
+                for (size_t k = 0; k < batch.size(); ++k) {
+                    const StreamPosition at{input, documents + k, 0};
+                    const bool resumes_here =
+                        !state.is_null() && input == start.input && at.document == start.document;
+                    const size_t skip = resumes_here ? start.skip_tokens : 0;
+                    tokens_this_run += tokens[k].size() - std::min(skip, tokens[k].size());
+                    writer.add(tokens[k], at, skip);
                 }
+                documents += batch.size();
+                show(bytes_before + reader.bytes_read(), result.documents + documents);
             }
             bytes_before += reader.file_size();
             result.documents += documents;
-            inputs_json.push_back({{"path", fs::absolute(input).string()},
+            inputs_json.push_back({{"path", fs::absolute(path).string()},
                                    {"bytes", reader.file_size()},
                                    {"documents", documents}});
         }
@@ -356,6 +523,9 @@ PrepareResult prepare_with(const PrepareOptions& options, DocumentEncoder& encod
                        : "llm.c .bin token shards: 256 int32 header (magic 20240801, version 7, "
                          "token count), then uint32 tokens"},
         {"tokenizer", encoder.description()},
+        {"text_column", options.corpus.text_column},
+        {"min_score", options.corpus.min_score ? nlohmann::ordered_json(*options.corpus.min_score)
+                                               : nlohmann::ordered_json(nullptr)},
         {"inputs", inputs_json},
         {"documents", result.documents},
         {"train_tokens", result.train_tokens},
@@ -365,6 +535,7 @@ PrepareResult prepare_with(const PrepareOptions& options, DocumentEncoder& encod
         {"train_shards", shards_json},
     };
     write_file_atomic(options.out_dir / "prepare.json", doc.dump(2) + "\n");
+    fs::remove(state_path, ec);  // finished: nothing to resume
     return result;
 }
 
