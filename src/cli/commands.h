@@ -12,6 +12,7 @@ void register_generate(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_energy(CLI::App& app);
+void register_bench(CLI::App& app);
 void register_simplify(CLI::App& app);
 void register_report(CLI::App& app);
 void register_logits(CLI::App& app);

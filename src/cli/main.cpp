@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
     greenmoe::cli::register_convert(app);
     greenmoe::cli::register_simplify(app);
     greenmoe::cli::register_energy(app);
+    greenmoe::cli::register_bench(app);
     greenmoe::cli::register_report(app);
     greenmoe::cli::register_logits(app);
     try {
