@@ -436,7 +436,9 @@ TEST(MoeitsSimplify, RefusesUnsafeOutputsAndBadOptions) {
     EXPECT_EQ(parse_criterion("router-norm"), Criterion::RouterNorm);
     EXPECT_EQ(parse_criterion("frequency"), Criterion::Frequency);
     msg = error_message([] { parse_criterion("loudest"); });
-    EXPECT_NE(msg.find("nmi, random, router-norm or frequency"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("moeits (or nmi), random, router-norm, frequency, ean, reap or naee"),
+              std::string::npos)
+        << msg;
 }
 
 // Rewrites a model file with `edit` applied to its tensor list (dtype, shape, presence).
@@ -613,9 +615,10 @@ TEST(MoeitsSimplify, Cli) {
     };
     expect_error("", "--factor F, --keep N or --reduce P");
     expect_error(" --factor 1 --keep 2", "excludes");
-    expect_error(" --keep 2 --criterion loud", "nmi, random, router-norm or frequency");
-    // Routing calibration tokens needs greenmoe's own model.
-    expect_error(" --keep 2 --criterion frequency --calibration-data x", "own checkpoints only");
+    expect_error(" --keep 2 --criterion loud", "moeits (or nmi), random, router-norm");
+    // Calibration data that is not there is refused before anything is written.
+    expect_error(" --keep 2 --criterion frequency --calibration-data x", "--calibration-data x");
+    expect_error(" --keep 2 --criterion reap", "needs calibration data");
     expect_error(" --keep 2 --max-shard-size 5XB", "--max-shard-size");
     expect_error(" --keep 2 --weights 1,2", "--weights");
     expect_error(" --keep two", "--keep");

@@ -1,4 +1,4 @@
-// `greenmoe simplify`: MoEITS expert pruning of a Mixture-of-Experts model.
+// `greenmoe simplify`: expert pruning of a Mixture-of-Experts model (MoEITS and other criteria).
 #include <memory>
 #include <string>
 
@@ -14,9 +14,10 @@ namespace greenmoe::cli {
 
 void register_simplify(CLI::App& app) {
     struct Args {
-        std::string model, out, criterion = "nmi", weights, nmi_cache;
+        std::string model, out, criterion = "moeits", weights, nmi_cache;
         std::string max_shard_size = "5GB", memory_budget = "4GB", calibration_data;
         int64_t calibration_tokens = 16384;
+        int calibration_length = 0;
         double factor = 0.0, reduce = 0.0;
         int keep = 0;
         uint64_t seed = 0;
@@ -30,8 +31,9 @@ void register_simplify(CLI::App& app) {
     }
     CLI::App* cmd = app.add_subcommand(
         "simplify",
-        "Remove redundant experts from a trained MoE model without data (MoEITS): experts whose "
-        "weights share much information (normalised mutual information) with others go. "
+        "Remove experts from a trained MoE model. By default without data (MoEITS): experts "
+        "whose weights share much information (normalised mutual information) with others go; "
+        "--criterion chooses another rule, data-driven ones from calibration tokens. "
         "Writes a Hugging Face folder (safetensors shards, index, config.json with "
         "num_experts_by_block and moeits_kept_experts) or, for greenmoe checkpoints, a greenmoe "
         "model.safetensors; plus nmi/layer_<L>.npy (each layer's similarity, reused by later "
@@ -54,19 +56,26 @@ void register_simplify(CLI::App& app) {
     factor->excludes(keep)->excludes(reduce);
     keep->excludes(reduce);
     cmd->add_option("--criterion", args->criterion,
-                    "nmi (MoEITS), random (seeded), router-norm (largest router rows) or "
-                    "frequency (most routed calibration tokens, greenmoe models); the "
-                    "baselines keep as many experts per layer as --keep, or as the NMI rule "
-                    "keeps at --factor/--reduce")
+                    "moeits (or nmi: MoEITS's rule), random (seeded), router-norm (largest "
+                    "router rows); from --calibration-data: frequency (most routed), ean "
+                    "(largest summed expert output norm), reap (largest mean gate-weighted "
+                    "output norm, Cerebras REAP) or naee (the kept set that best reconstructs "
+                    "each layer's output, Lu et al. 2024; Hugging Face models). The others keep "
+                    "as many experts per layer as --keep, or as the MoEITS rule keeps at "
+                    "--factor/--reduce. See docs/pruning-criteria.md")
         ->capture_default_str();
     cmd->add_option("--seed", args->seed, "seed of --criterion random")->capture_default_str();
     cmd->add_option("--calibration-data", args->calibration_data,
-                    "token shards (pattern) for --criterion frequency (greenmoe models): keeps "
-                    "the experts these tokens are routed to most often");
+                    "token shards (file, folder or glob of llm.c .bin / .npy), tokenized for "
+                    "this model, for --criterion frequency, ean, reap and naee");
     cmd->add_option("--calibration-tokens", args->calibration_tokens,
                     "tokens of calibration data to route")
         ->check(positive_count())
         ->capture_default_str();
+    cmd->add_option("--calibration-length", args->calibration_length,
+                    "tokens per calibration sequence (default 256, or the model's maximum "
+                    "when smaller)")
+        ->check(positive_count());
     cmd->add_option("--weights", args->weights,
                     "weights of the matrix kinds in the similarity, comma-separated in the "
                     "architecture's order (default: Mixtral w1,w2,w3 1/3 each; Qwen/DeepSeek "
@@ -100,6 +109,7 @@ void register_simplify(CLI::App& app) {
         o.seed = args->seed;
         o.calibration_data = args->calibration_data;
         o.calibration_tokens = args->calibration_tokens;
+        o.calibration_sequence_length = args->calibration_length;
         if (!args->weights.empty()) o.kind_weights = moeits::parse_kind_weights(args->weights);
         o.nmi_cache = args->nmi_cache;
         o.max_shard_bytes = parse_byte_size(args->max_shard_size, "--max-shard-size");

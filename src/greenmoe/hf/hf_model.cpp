@@ -102,7 +102,7 @@ std::vector<std::vector<float>> HfModel::forward_batch(
             static const std::vector<bool> kNone;
             const auto& mask =
                 static_cast<size_t>(l) < masked_.size() ? masked_[static_cast<size_t>(l)] : kNone;
-            moe_block(c, w.moe, a.data(), n, out.data(), mask);
+            moe_block(c, w.moe, a.data(), n, out.data(), mask, observer_, l);
         } else {
             gated_mlp(w.mlp, a.data(), n, out.data());
         }

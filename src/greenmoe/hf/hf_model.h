@@ -11,6 +11,7 @@
 #include "greenmoe/hf/hf_config.h"
 #include "greenmoe/hf/hf_weights.h"
 #include "greenmoe/hf/kv_cache.h"
+#include "greenmoe/hf/moe_block.h"
 #include "greenmoe/hf/rope.h"
 #include "greenmoe/io/safetensors_model.h"
 
@@ -43,6 +44,9 @@ class HfModel {
     // Experts removed from routing (their router logits −∞ before selection), one list of
     // flags per layer (empty: none): the original model as a pruned one would run it.
     void set_expert_mask(std::vector<std::vector<bool>> masked) { masked_ = std::move(masked); }
+    // Every MoE layer of later forward passes shows its trace to `observer` (null: none, the
+    // default). The observer must outlive those passes.
+    void set_moe_observer(MoeObserver* observer) { observer_ = observer; }
 
   private:
     HfModel(ModelConfig config, std::unique_ptr<SafetensorsModel> tensors);
@@ -51,6 +55,7 @@ class HfModel {
     ModelWeights weights_;
     Rope rope_;
     std::vector<std::vector<bool>> masked_;
+    MoeObserver* observer_ = nullptr;
 };
 
 }  // namespace greenmoe::hf

@@ -46,6 +46,22 @@ void limit_groups(const MoeConfig& c, std::vector<float>& choice, bool sum_top2,
     }
 }
 
+// out += the shared expert's output (times its sigmoid gate where the model has one).
+void add_shared_expert(const MoeWeights& w, const float* x, int64_t n, int64_t hidden, float* out) {
+    std::vector<float> shared(static_cast<size_t>(n * hidden));
+    gated_mlp(w.shared, x, n, shared.data());
+    std::vector<float> gate(static_cast<size_t>(n), 1.0f);
+    if (!w.shared_gate.empty()) {
+        linear(x, n, w.shared_gate, gate.data());
+        for (float& g : gate) g = 1.0f / (1.0f + std::exp(-g));
+    }
+    for (int64_t t = 0; t < n; ++t) {
+        for (int64_t d = 0; d < hidden; ++d)
+            out[t * hidden + d] +=
+                gate[static_cast<size_t>(t)] * shared[static_cast<size_t>(t * hidden + d)];
+    }
+}
+
 }  // namespace
 
 Routing route(const MoeConfig& c, const MoeWeights& w, const float* logits, int64_t n,
@@ -95,7 +111,7 @@ Routing route(const MoeConfig& c, const MoeWeights& w, const float* logits, int6
 }
 
 void moe_block(const ModelConfig& c, const MoeWeights& w, const float* x, int64_t n, float* out,
-               const std::vector<bool>& masked) {
+               const std::vector<bool>& masked, MoeObserver* observer, int layer) {
     const int64_t hidden = c.hidden_size;
     const int n_experts = static_cast<int>(w.experts.size());
     std::vector<float> logits(static_cast<size_t>(n * n_experts));
@@ -137,19 +153,22 @@ void moe_block(const ModelConfig& c, const MoeWeights& w, const float* x, int64_
             for (int64_t d = 0; d < hidden; ++d) o[d] += weight * y[d];
         }
     }
-    if (w.shared.gate.empty()) return;
-    std::vector<float> shared(static_cast<size_t>(n * hidden));
-    gated_mlp(w.shared, x, n, shared.data());
-    std::vector<float> gate(static_cast<size_t>(n), 1.0f);
-    if (!w.shared_gate.empty()) {
-        linear(x, n, w.shared_gate, gate.data());
-        for (float& g : gate) g = 1.0f / (1.0f + std::exp(-g));
-    }
-    for (int64_t t = 0; t < n; ++t) {
-        for (int64_t d = 0; d < hidden; ++d)
-            out[t * hidden + d] +=
-                gate[static_cast<size_t>(t)] * shared[static_cast<size_t>(t * hidden + d)];
-    }
+    if (!w.shared.gate.empty()) add_shared_expert(w, x, n, hidden, out);
+    if (observer == nullptr) return;
+    MoeLayerTrace trace;
+    trace.layer = layer;
+    trace.tokens = n;
+    trace.hidden = hidden;
+    trace.n_experts = n_experts;
+    trace.x = x;
+    trace.logits = logits.data();
+    trace.routing = &r;
+    trace.expert_out = slots.data();
+    trace.out = out;
+    trace.run_expert = [&w](int e, const float* in, int64_t m, float* result) {
+        gated_mlp(w.experts[static_cast<size_t>(e)], in, m, result);
+    };
+    observer->observe(trace);
 }
 
 }  // namespace greenmoe::hf

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "greenmoe/hf/hf_config.h"
@@ -23,8 +24,36 @@ struct Routing {
 Routing route(const MoeConfig& config, const MoeWeights& w, const float* logits, int64_t n,
               int n_experts, const std::vector<bool>& masked = {});
 
-// x [n, hidden] (normalized) → out [n, hidden].
+// What one MoE layer computed on a batch of tokens, shown to a MoeObserver (calibration for
+// expert pruning). The pointers are valid only during the call.
+struct MoeLayerTrace {
+    int layer = 0;
+    int64_t tokens = 0, hidden = 0;
+    int n_experts = 0;
+    const float* x = nullptr;       // [tokens, hidden] the block's (normalized) input
+    const float* logits = nullptr;  // [tokens, n_experts] router logits, before any mask
+    const Routing* routing = nullptr;
+    // [tokens · top_k, hidden]: row t·top_k + k is expert routing->experts[t·top_k + k]'s
+    // output for token t, before its routing weight.
+    const float* expert_out = nullptr;
+    const float* out = nullptr;  // [tokens, hidden] the block's output (shared expert included)
+    // Runs routed expert e on rows x [m, hidden] → out [m, hidden] (for statistics that need
+    // experts on tokens not routed to them).
+    std::function<void(int e, const float* x, int64_t m, float* out)> run_expert;
+};
+
+// Receives every MoE layer's trace during a forward pass. Null by default: plain inference
+// builds no trace.
+class MoeObserver {
+  public:
+    virtual ~MoeObserver() = default;
+    virtual void observe(const MoeLayerTrace& trace) = 0;
+};
+
+// x [n, hidden] (normalized) → out [n, hidden]. `observer` (optional) sees the layer's trace
+// under the index `layer`.
 void moe_block(const ModelConfig& config, const MoeWeights& w, const float* x, int64_t n,
-               float* out, const std::vector<bool>& masked = {});
+               float* out, const std::vector<bool>& masked = {}, MoeObserver* observer = nullptr,
+               int layer = 0);
 
 }  // namespace greenmoe::hf

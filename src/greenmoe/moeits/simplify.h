@@ -1,5 +1,6 @@
-// The MoEITS expert-pruning pipeline: model → per-layer similarity M (cached as .npy) →
-// pruning rule → simplified model written atomically (spec §2–4).
+// The expert-pruning pipeline: model → what the criterion reads (MoEITS's similarity M,
+// cached as .npy; a calibration pass) → the experts each layer keeps → the simplified model,
+// written atomically in the input's layout (spec §2–4, docs/pruning-criteria.md).
 #pragma once
 
 #include <cstdint>
@@ -11,19 +12,12 @@
 #include <vector>
 
 #include "greenmoe/io/safetensors_model.h"
+#include "greenmoe/moeits/criteria/criterion.h"
 #include "greenmoe/moeits/model_adapter.h"
+#include "greenmoe/moeits/nmi_cache.h"
+#include "greenmoe/moeits/pruned_model.h"
 
 namespace greenmoe::moeits {
-
-// How experts are chosen. nmi: the MoEITS rule. random and router-norm are baselines that
-// keep, per layer, as many experts as --keep asks or as the NMI rule keeps at the given (or
-// searched) factor: random draws them (seeded by --seed and the layer), router-norm keeps the
-// experts whose router weight rows have the largest L2 norm, frequency (greenmoe models
-// only) keeps the experts that calibration tokens are routed to most often.
-enum class Criterion { Nmi, Random, RouterNorm, Frequency };
-// "nmi", "random", "router-norm", "frequency"
-Criterion parse_criterion(const std::string& name);
-const char* criterion_name(Criterion c);
 
 struct SimplifyOptions {
     std::filesystem::path model;  // HF folder, .safetensors, or greenmoe checkpoint/run
@@ -35,11 +29,12 @@ struct SimplifyOptions {
     std::optional<double> reduce_percent;
     Criterion criterion = Criterion::Nmi;
     uint64_t seed = 0;
-    // --criterion frequency: token shards (a pattern, e.g. the run's validation shards) run
-    // through the model in evaluation mode; every expert choice of the first
-    // `calibration_tokens` tokens is counted.
+    // Data-driven criteria (frequency, ean, reap, naee): token shards (a pattern, e.g. the
+    // run's validation shards) of which the first `calibration_tokens` run through the model
+    // in sequences of `calibration_sequence_length` (0: 256 or the model's maximum).
     std::string calibration_data;
     int64_t calibration_tokens = 16384;
+    int calibration_sequence_length = 0;
     std::vector<double> kind_weights;  // empty: the architecture's (spec §2)
     // Where each layer's M is cached (layer_<L>.npy + layer_<L>.json key); empty: <out>/nmi.
     // An earlier output's nmi folder of the same input model works too.
@@ -64,6 +59,9 @@ struct LayerOutcome {
     bool stopped_at_min_keep = false;
     bool nmi_cached = false;  // M came from the cache
     int64_t expert_params_before = 0, expert_params_after = 0;
+    Criterion criterion = Criterion::Nmi;
+    std::vector<double> scores;  // per expert, for score criteria
+    nlohmann::json detail;       // criterion-specific (naee: search and error), or null
 };
 
 struct SimplifyResult {
@@ -75,41 +73,10 @@ struct SimplifyResult {
     int64_t params_before = 0, params_after = 0;
     int64_t expert_params_before = 0, expert_params_after = 0;
     std::vector<std::string> files;  // safetensors files written
+    nlohmann::json calibration;      // the calibration pass (files, tokens), or null
     nlohmann::json summary;          // as written to <out>/summary.json
 };
 
 SimplifyResult simplify_model(const SimplifyOptions& options);
-
-// Each MoE layer's M (E×E row-major), from `cache_dir` where a layer's key matches this model
-// and kind weights, else computed with layer_similarity and stored there. `reused[i]` tells
-// which came from the cache. An empty cache_dir disables caching.
-std::vector<std::vector<double>> layer_similarities(const MoeModel& model,
-                                                    const std::filesystem::path& cache_dir,
-                                                    bool show_progress, uint64_t memory_budget,
-                                                    std::vector<bool>* reused = nullptr);
-
-// The key a cached M must match: the model files' names, sizes, mtimes and header hashes,
-// the layer, its expert count, matrix kinds and weights.
-nlohmann::json nmi_cache_key(const MoeModel& model, const MoeLayer& layer);
-
-// The tensors of the model with only `kept[i]` experts in layer model.layers()[i]: other
-// tensors byte-identical, router rows of kept experts in order, experts renumbered 0..k−1
-// (stacked greenmoe tensors sliced). The spans point into the model's mmap.
-std::vector<OutputTensor> simplified_tensors(const MoeModel& model,
-                                             const std::vector<std::vector<int>>& kept);
-
-// config.json of the simplified Hugging Face model: num_experts_by_block (kept count per
-// decoder layer, 0 for layers without routed experts), moeits_kept_experts {layer: original
-// indices} (composed with an earlier pruning's), and the expert-count key (num_local_experts,
-// num_experts or n_routed_experts) set to the largest kept count, so that stock transformers
-// loads the model exactly when every layer keeps the same number.
-nlohmann::json simplified_hf_config(const MoeModel& model,
-                                    const std::vector<std::vector<int>>& kept);
-
-// The "greenmoe.model" config JSON of a simplified greenmoe model: the original one plus
-// n_experts_by_layer (kept count per block, 0 for blocks without MLP experts); n_experts is
-// left unchanged (mixture-of-attention blocks still use it).
-nlohmann::json simplified_greenmoe_config(const MoeModel& model,
-                                          const std::vector<std::vector<int>>& kept);
 
 }  // namespace greenmoe::moeits
