@@ -28,25 +28,19 @@
 #include "greenmoe/hf/hf_model.h"
 #include "greenmoe/hf/kernels.h"
 #include "greenmoe/io/safetensors.h"
+#include "synthetic_hf_model.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using bench::kHidden;
+using bench::Shape;
 using Clock = std::chrono::steady_clock;
 using greenmoe::DType;
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-struct Shape {
-    std::string name, model_type;
-    int experts = 0, expert_inter = 0, top_k = 0, shared_inter = 0;
-};
-
-const Shape kQwen{"Qwen1.5-MoE-A2.7B", "qwen2_moe", 60, 1408, 4, 5632};
-const Shape kOlmoe{"OLMoE-1B-7B", "olmoe", 64, 1024, 8, 0};
-constexpr int64_t kHidden = 2048, kHeads = 16;
 
 struct Options {
     int layers = 2, prefill = 256, decode = 16, repeats = 3, vocab = 4096;
@@ -101,105 +95,6 @@ double read_gbs() {
     }
     if (total < 0) std::printf("%g\n", total);  // keeps the sums alive
     return best;
-}
-
-// Random bf16 values, one pool that every tensor takes a slice of (at its own offset).
-class Pool {
-  public:
-    explicit Pool(size_t count) : values_(count) {
-        std::mt19937 rng(7);
-        std::uniform_real_distribution<float> dist(-0.04f, 0.04f);
-        for (auto& v : values_) v = greenmoe::f32_to_bf16(dist(rng));
-    }
-    const void* take(size_t count) {
-        if (next_ + count > values_.size()) next_ = (next_ * 7 + 13) % (values_.size() - count);
-        const void* p = values_.data() + next_;
-        next_ += count / 3 + 1;
-        return p;
-    }
-
-  private:
-    std::vector<uint16_t> values_;
-    size_t next_ = 0;
-};
-
-std::vector<uint16_t> ones(size_t n) {
-    return std::vector<uint16_t>(n, greenmoe::f32_to_bf16(1.0f));
-}
-
-void write_model(const Shape& s, const Options& o, const fs::path& dir) {
-    fs::create_directories(dir);
-    nlohmann::json cfg = {{"model_type", s.model_type},
-                          {"hidden_size", kHidden},
-                          {"num_hidden_layers", o.layers},
-                          {"num_attention_heads", kHeads},
-                          {"num_key_value_heads", kHeads},
-                          {"vocab_size", o.vocab},
-                          {"rms_norm_eps", 1e-6},
-                          {"rope_theta", s.shared_inter > 0 ? 1e6 : 1e4},
-                          {"max_position_embeddings", 4096},
-                          {"tie_word_embeddings", false},
-                          {"hidden_act", "silu"},
-                          {"num_experts", s.experts},
-                          {"num_experts_per_tok", s.top_k},
-                          {"norm_topk_prob", false},
-                          {"torch_dtype", "bfloat16"}};
-    if (s.model_type == "qwen2_moe") {
-        cfg["intermediate_size"] = s.shared_inter;
-        cfg["moe_intermediate_size"] = s.expert_inter;
-        cfg["shared_expert_intermediate_size"] = s.shared_inter;
-        cfg["decoder_sparse_step"] = 1;
-        cfg["use_sliding_window"] = false;
-    } else {
-        cfg["intermediate_size"] = s.expert_inter;
-    }
-    std::ofstream(dir / "config.json") << cfg.dump(2);
-
-    Pool pool(size_t{1} << 25);
-    const auto h = kHidden;
-    const auto norm = ones(size_t(h));
-    std::vector<greenmoe::TensorToWrite> t;
-    auto add = [&](std::string name, int64_t rows, int64_t cols) {
-        t.push_back({std::move(name), DType::BF16, {rows, cols}, pool.take(size_t(rows * cols))});
-    };
-    auto add_vector = [&](std::string name, int64_t n, const void* data) {
-        t.push_back({std::move(name), DType::BF16, {n}, data});
-    };
-    add("model.embed_tokens.weight", o.vocab, h);
-    add("lm_head.weight", o.vocab, h);
-    add_vector("model.norm.weight", h, norm.data());
-    for (int l = 0; l < o.layers; ++l) {
-        std::string p = "model.layers.";
-        p += std::to_string(l) + ".";
-        add_vector(p + "input_layernorm.weight", h, norm.data());
-        add_vector(p + "post_attention_layernorm.weight", h, norm.data());
-        for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj"}) {
-            add(p + "self_attn." + proj + ".weight", h, h);
-        }
-        if (s.model_type == "qwen2_moe") {
-            for (const char* proj : {"q_proj", "k_proj", "v_proj"}) {
-                add_vector(p + "self_attn." + proj + ".bias", h, pool.take(size_t(h)));
-            }
-        } else {
-            add_vector(p + "self_attn.q_norm.weight", h, norm.data());
-            add_vector(p + "self_attn.k_norm.weight", h, norm.data());
-        }
-        add(p + "mlp.gate.weight", s.experts, h);
-        for (int e = 0; e < s.experts; ++e) {
-            std::string x = p + "mlp.experts.";
-            x += std::to_string(e) + ".";
-            add(x + "gate_proj.weight", s.expert_inter, h);
-            add(x + "up_proj.weight", s.expert_inter, h);
-            add(x + "down_proj.weight", h, s.expert_inter);
-        }
-        if (s.shared_inter > 0) {
-            add(p + "mlp.shared_expert.gate_proj.weight", s.shared_inter, h);
-            add(p + "mlp.shared_expert.up_proj.weight", s.shared_inter, h);
-            add(p + "mlp.shared_expert.down_proj.weight", h, s.shared_inter);
-            add(p + "mlp.shared_expert_gate.weight", 1, h);
-        }
-    }
-    greenmoe::write_safetensors(dir / "model.safetensors", t);
 }
 
 // The peak resident set (VmHWM) since the last reset_peak_rss, in GiB.
@@ -271,7 +166,7 @@ void bench_shape(const Shape& s, const Options& o, double peak, double bw,
                  const std::string& python, bool have_peer) {
     const fs::path dir = fs::temp_directory_path() /
                          ("greenmoe_hf_moe_" + std::to_string(getpid()) + "_" + s.model_type);
-    write_model(s, o, dir);
+    bench::write_model(s, o.layers, o.vocab, dir);
     reset_peak_rss();
     const auto model = greenmoe::hf::HfModel::load(dir);
     Times best, peer;
@@ -365,8 +260,8 @@ int main(int argc, char** argv) {
             python.c_str());
     }
     try {
-        if (o.shape != "olmoe") bench_shape(kQwen, o, peak, bw, python, have_peer);
-        if (o.shape != "qwen") bench_shape(kOlmoe, o, peak, bw, python, have_peer);
+        if (o.shape != "olmoe") bench_shape(bench::kQwen, o, peak, bw, python, have_peer);
+        if (o.shape != "qwen") bench_shape(bench::kOlmoe, o, peak, bw, python, have_peer);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;

@@ -23,36 +23,8 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using testing::TempDir;
 
-// A copy of a tests/fixtures/hf-models folder with a tokenizer whose ids fit its vocabulary:
-// the SentencePiece-like BPE of the shared tokenizer cases cut to a few pieces, with a BOS
-// template as Llama's tokenizer has.
 fs::path model_with_tokenizer(const TempDir& tmp, const std::string& name) {
-    const fs::path dir = tmp / name;
-    fs::copy(fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "hf-models" / name, dir);
-    Json tok = Json::parse(testing::read_text_file(testing::shared_data() / "hf-tokenizers" /
-                                                   "tiny_bpe_metaspace_tokenizer.json"));
-    const std::vector<std::string> pieces = {"<unk>", "<s>", "</s>", "▁",  "a",    "b",
-                                             "c",     "d",   "e",    "h",  "t",    "▁a",
-                                             "▁t",    "th",  "▁th",  "e▁", "▁the▁"};
-    Json vocab = Json::object();
-    for (size_t i = 0; i < pieces.size(); ++i) vocab[pieces[i]] = i;
-    tok["model"]["vocab"] = vocab;
-    tok["model"]["merges"] = Json::parse(
-        R"([["▁", "a"], ["▁", "t"], ["t", "h"], ["▁t", "h"], ["e", "▁"], ["▁th", "e▁"]])");
-    tok["model"]["byte_fallback"] = false;
-    tok["model"]["fuse_unk"] = false;
-    auto& decoders = tok["decoder"]["decoders"];
-    decoders.erase(1);  // ByteFallback: no byte tokens here
-    tok["post_processor"] = Json::parse(R"({"type": "TemplateProcessing",
-        "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
-                   {"Sequence": {"id": "A", "type_id": 0}}],
-        "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
-                 {"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
-        "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}})");
-    testing::write_text_file(dir / "tokenizer.json", tok.dump());
-    testing::write_text_file(dir / "tokenizer_config.json",
-                             R"({"bos_token": "<s>", "eos_token": "</s>"})");
-    return dir;
+    return testing::hf_model_with_tokenizer(tmp.path(), name);
 }
 
 // Σ log softmax(logits[t − 1])[ids[t]] over t in [from, ids.size()), from full-sequence logits.

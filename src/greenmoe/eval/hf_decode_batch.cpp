@@ -36,10 +36,10 @@ class HfDecodeBatch : public DecodeBatch {
             which.push_back(s);
         }
         if (spans.empty()) return logits_;
-        const auto out = model_.forward_batch(spans, caches);
+        const auto out = model_.forward_batch(spans, caches, hf::HfModel::LogitRows::Last);
         const size_t vocab = size_t(model_.config().vocab_size);
         for (size_t i = 0; i < which.size(); ++i) {
-            std::copy_n(out[i].end() - ptrdiff_t(vocab), vocab,
+            std::copy_n(out[i].begin(), vocab,
                         logits_.begin() + ptrdiff_t(which[i] * vocab));
         }
         return logits_;

@@ -3,6 +3,7 @@
 #include "greenmoe/eval/language_model.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/eval/hf_decode_batch.h"
@@ -47,64 +48,14 @@ class GreenmoeLanguageModel : public LanguageModel {
     int32_t empty_context_token() const override { return tokenizer_.eot_token(); }
     int max_length() const override { return model_->config().block_size; }
 
-    // The context but its last token fills slot 0; the other slots copy that prefix; each
-    // continuation then runs [last context token, continuation without its last token] in
-    // its own slot, whose logits predict the continuation's tokens.
     std::vector<ContinuationLogLikelihood> score(
         std::span<const int32_t> context,
         const std::vector<std::vector<int32_t>>& continuations) const override {
-        check_request(context, continuations, max_length());
-        const GptConfig& config = model_->config();
-        const int slots = std::max<int>(1, static_cast<int>(continuations.size()));
-        if (!inference_ || inference_->max_batch() < slots) {
-            inference_.reset();  // free the old cache first
-            inference_ = std::make_unique<GptInference>(*model_, slots, config.block_size,
-                                                        config.block_size);
-        }
-        GptInference& inf = *inference_;
-        const int prefix = static_cast<int>(context.size()) - 1;
-        if (prefix > 0) {
-            const std::vector<int> tokens(context.begin(), context.end() - 1);
-            const int slot = 0, start = 0;
-            inf.forward(tokens.data(), &slot, &start, &prefix, 1, GptInference::Logits::None);
-        }
-        for (int s = 1; s < slots; ++s) inf.copy_prefix(0, s, prefix);
-
-        std::vector<ContinuationLogLikelihood> scores(continuations.size());
-        std::vector<int> tokens, slot, start, count;
-        std::vector<size_t> owner;
-        auto flush = [&] {
-            if (slot.empty()) return;
-            const float* logits =
-                inf.forward(tokens.data(), slot.data(), start.data(), count.data(),
-                            static_cast<int>(slot.size()), GptInference::Logits::All);
-            size_t row = 0;
-            for (size_t i = 0; i < slot.size(); ++i) {
-                const std::vector<int32_t>& cont = continuations[owner[i]];
-                for (int t = 0; t < count[i]; ++t, ++row) {
-                    hf::add_token_score(logits + row * size_t(config.padded_vocab_size),
-                                        config.vocab_size, cont[size_t(t)], scores[owner[i]]);
-                }
-            }
-            tokens.clear();
-            slot.clear();
-            start.clear();
-            count.clear();
-            owner.clear();
-        };
-        for (size_t c = 0; c < continuations.size(); ++c) {
-            const std::vector<int32_t>& cont = continuations[c];
-            if (tokens.size() + cont.size() > size_t(inf.max_tokens())) flush();
-            tokens.push_back(context.back());
-            tokens.insert(tokens.end(), cont.begin(), cont.end() - 1);
-            slot.push_back(static_cast<int>(c));
-            start.push_back(prefix);
-            count.push_back(static_cast<int>(cont.size()));
-            owner.push_back(c);
-        }
-        flush();
-        return scores;
+        return std::move(
+            score_batch({ScoreRequest{{context.begin(), context.end()}, continuations}}).front());
     }
+    std::vector<std::vector<ContinuationLogLikelihood>> score_batch(
+        const std::vector<ScoreRequest>& requests) const override;
 
     int vocab_size() const override { return model_->config().vocab_size; }
     std::string decode(std::span<const int32_t> ids) const override {
@@ -130,6 +81,101 @@ class GreenmoeLanguageModel : public LanguageModel {
     Gpt2Tokenizer tokenizer_;
     mutable std::unique_ptr<GptInference> inference_;
 };
+
+// Each request's context but its last token fills the first of its slots, all requests in one
+// call; its other slots copy that prefix; each continuation then runs [last context token,
+// continuation without its last token] in its own slot, all continuations of all requests in
+// one call, whose logits predict the continuations' tokens. Calls are cut to the buffers'
+// max_tokens() positions.
+std::vector<std::vector<ContinuationLogLikelihood>> GreenmoeLanguageModel::score_batch(
+    const std::vector<ScoreRequest>& requests) const {
+    const GptConfig& config = model_->config();
+    int slots = 0, length = 1;
+    for (const ScoreRequest& r : requests) {
+        check_request(r.context, r.continuations, max_length());
+        slots += std::max<int>(1, static_cast<int>(r.continuations.size()));
+        for (const auto& cont : r.continuations) {
+            length = std::max(length, static_cast<int>(r.context.size() + cont.size()) - 1);
+        }
+    }
+    // The cache holds slots × length positions: sized to the batch, not to block_size, so
+    // many short requests fit where many full windows would not.
+    if (!inference_ || inference_->max_batch() < slots || inference_->max_len() < length) {
+        const int max_batch = std::max(slots, inference_ ? inference_->max_batch() : 1);
+        const int max_len = std::max(length, inference_ ? inference_->max_len() : 1);
+        inference_.reset();  // free the old cache first
+        inference_ = std::make_unique<GptInference>(*model_, max_batch, max_len,
+                                                    std::max(config.block_size, 1024));
+    }
+    GptInference& inf = *inference_;
+    const size_t budget = size_t(inf.max_tokens());
+
+    // Packs sequences (tokens, slot, start) into calls of at most `budget` positions; a
+    // sequence never exceeds it (block_size ≤ budget).
+    std::vector<int> tokens, slot, start, count;
+    std::vector<std::pair<size_t, size_t>> owner;  // (request, continuation) per sequence
+    auto run = [&](GptInference::Logits kind, const std::function<void(const float*)>& use) {
+        if (slot.empty()) return;
+        const float* logits = inf.forward(tokens.data(), slot.data(), start.data(), count.data(),
+                                          static_cast<int>(slot.size()), kind);
+        if (use) use(logits);
+        tokens.clear();
+        slot.clear();
+        start.clear();
+        count.clear();
+    };
+
+    std::vector<int> first_slot(requests.size());
+    for (size_t r = 0, next = 0; r < requests.size(); ++r) {
+        first_slot[r] = int(next);
+        next += std::max<size_t>(1, requests[r].continuations.size());
+        const auto& ctx = requests[r].context;
+        const int prefix = static_cast<int>(ctx.size()) - 1;
+        if (prefix == 0) continue;
+        if (tokens.size() + size_t(prefix) > budget) run(GptInference::Logits::None, {});
+        tokens.insert(tokens.end(), ctx.begin(), ctx.end() - 1);
+        slot.push_back(first_slot[r]);
+        start.push_back(0);
+        count.push_back(prefix);
+    }
+    run(GptInference::Logits::None, {});
+    for (size_t r = 0; r < requests.size(); ++r) {
+        const int prefix = static_cast<int>(requests[r].context.size()) - 1;
+        for (size_t c = 1; c < requests[r].continuations.size(); ++c) {
+            inf.copy_prefix(first_slot[r], first_slot[r] + int(c), prefix);
+        }
+    }
+
+    std::vector<std::vector<ContinuationLogLikelihood>> scores(requests.size());
+    auto score_rows = [&](const float* logits) {
+        size_t row = 0;
+        for (size_t i = 0; i < owner.size(); ++i) {
+            const auto [r, c] = owner[i];
+            const std::vector<int32_t>& cont = requests[r].continuations[c];
+            for (size_t t = 0; t < cont.size(); ++t, ++row) {
+                hf::add_token_score(logits + row * size_t(config.padded_vocab_size),
+                                    config.vocab_size, cont[t], scores[r][c]);
+            }
+        }
+        owner.clear();
+    };
+    for (size_t r = 0; r < requests.size(); ++r) {
+        const ScoreRequest& req = requests[r];
+        scores[r].resize(req.continuations.size());
+        for (size_t c = 0; c < req.continuations.size(); ++c) {
+            const std::vector<int32_t>& cont = req.continuations[c];
+            if (tokens.size() + cont.size() > budget) run(GptInference::Logits::All, score_rows);
+            tokens.push_back(req.context.back());
+            tokens.insert(tokens.end(), cont.begin(), cont.end() - 1);
+            slot.push_back(first_slot[r] + static_cast<int>(c));
+            start.push_back(static_cast<int>(req.context.size()) - 1);
+            count.push_back(static_cast<int>(cont.size()));
+            owner.emplace_back(r, c);
+        }
+    }
+    run(GptInference::Logits::All, score_rows);
+    return scores;
+}
 
 // New positions per forward call: enough for matrix products near their peak, few enough
 // that the logits buffer ([tokens, padded vocabulary]) stays small.
@@ -252,6 +298,13 @@ class HfLanguageModel : public LanguageModel {
         const std::vector<std::vector<int32_t>>& continuations) const override {
         check_request(context, continuations, max_length());
         return hf::score_continuations(model_, context, continuations);
+    }
+    std::vector<std::vector<ContinuationLogLikelihood>> score_batch(
+        const std::vector<ScoreRequest>& requests) const override {
+        for (const ScoreRequest& r : requests) {
+            check_request(r.context, r.continuations, max_length());
+        }
+        return hf::score_requests(model_, requests);
     }
 
     int vocab_size() const override { return model_.config().vocab_size; }

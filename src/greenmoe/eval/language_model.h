@@ -19,6 +19,8 @@ namespace greenmoe {
 // Σ log P(token | everything before it) in double, whether every token was the argmax of
 // its prediction, and the token count: the engine's record, for both kinds of model.
 using ContinuationLogLikelihood = hf::ContinuationScore;
+// One context (non-empty) and the continuations (each non-empty) scored after it.
+using ScoreRequest = hf::ScoreRequest;
 
 // What running a model costs in parameters.
 struct ModelSize {
@@ -51,6 +53,11 @@ class LanguageModel {
     virtual std::vector<ContinuationLogLikelihood> score(
         std::span<const int32_t> context,
         const std::vector<std::vector<int32_t>>& continuations) const = 0;
+    // Several requests together, each as score() scores it: their contexts in one pass, then
+    // all their continuations in another, so that small requests make large matrix products.
+    // Equal to scoring them one by one up to float rounding.
+    virtual std::vector<std::vector<ContinuationLogLikelihood>> score_batch(
+        const std::vector<ScoreRequest>& requests) const = 0;
 
     // Generation and the inference benchmark.
     // Logits per position: the real vocabulary (greenmoe's padding excluded).

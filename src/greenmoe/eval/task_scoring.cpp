@@ -24,40 +24,78 @@ int argmax(const std::vector<double>& v) {
     return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-// Scores an item's candidates, those with the same (cut) context in one call.
-ScoredItem score_item(const LanguageModel& model, const TaskItem& item) {
-    ScoredItem out;
+// An item's candidates as requests: those with the same (cut) context share one request.
+struct PreparedItem {
+    ScoredItem scored;
+    std::vector<ScoreRequest> requests;
+    // [request][continuation]: the candidates it scores (more than one where two candidates
+    // are the same tokens, as when the window cuts away where they differ).
+    std::vector<std::vector<std::vector<size_t>>> candidates;
+    int64_t tokens = 0;                           // Σ context and continuation tokens
+};
+
+PreparedItem prepare_item(const LanguageModel& model, const TaskItem& item) {
+    PreparedItem p;
     const size_t n = item.candidates.size();
     check(n > 0, "task item without candidates");
     std::vector<EncodedPair> pairs;
     LastContextEncoding last;
     for (const tasks::Candidate& c : item.candidates) {
         pairs.push_back(encode_pair(model, c.context, c.continuation, &last));
-        out.truncated = out.truncated || pairs.back().truncated;
+        p.scored.truncated = p.scored.truncated || pairs.back().truncated;
     }
-    out.loglik.assign(n, 0.0);
-    out.greedy.assign(n, false);
-    out.tokens.assign(n, 0);
     std::vector<bool> done(n, false);
     for (size_t i = 0; i < n; ++i) {
         if (done[i]) continue;
-        std::vector<size_t> same;
-        std::vector<std::vector<int32_t>> conts;
+        ScoreRequest request{pairs[i].context, {}};
+        std::vector<std::vector<size_t>> same;
         for (size_t j = i; j < n; ++j) {
-            if (!done[j] && pairs[j].context == pairs[i].context) {
-                same.push_back(j);
-                conts.push_back(pairs[j].continuation);
-                done[j] = true;
+            if (done[j] || pairs[j].context != pairs[i].context) continue;
+            done[j] = true;
+            // Identical requests score once, so that they tie exactly as in exact arithmetic
+            // (the first wins the argmax), whatever rows the matrix products put them in.
+            const auto& conts = request.continuations;
+            const auto k = size_t(std::find(conts.begin(), conts.end(), pairs[j].continuation) -
+                                  conts.begin());
+            if (k == conts.size()) {
+                request.continuations.push_back(pairs[j].continuation);
+                p.tokens += static_cast<int64_t>(pairs[j].continuation.size());
+                same.emplace_back();
+            }
+            same[k].push_back(j);
+        }
+        p.tokens += static_cast<int64_t>(request.context.size());
+        p.requests.push_back(std::move(request));
+        p.candidates.push_back(std::move(same));
+    }
+    return p;
+}
+
+// Scores the items' requests in one score_batch call.
+void score_items(const LanguageModel& model, std::vector<PreparedItem>& items) {
+    std::vector<ScoreRequest> requests;
+    for (PreparedItem& p : items) {
+        for (ScoreRequest& r : p.requests) requests.push_back(std::move(r));
+    }
+    const auto scores = model.score_batch(requests);
+    size_t next = 0;
+    for (PreparedItem& p : items) {
+        for (const auto& request : p.candidates) {
+            const auto& got = scores[next++];
+            for (size_t k = 0; k < request.size(); ++k) {
+                for (const size_t candidate : request[k]) {
+                    if (p.scored.loglik.size() <= candidate) {
+                        p.scored.loglik.resize(candidate + 1, 0.0);
+                        p.scored.greedy.resize(candidate + 1, false);
+                        p.scored.tokens.resize(candidate + 1, 0);
+                    }
+                    p.scored.loglik[candidate] = got[k].log_likelihood;
+                    p.scored.greedy[candidate] = got[k].greedy;
+                    p.scored.tokens[candidate] = got[k].tokens;
+                }
             }
         }
-        const auto scores = model.score(pairs[i].context, conts);
-        for (size_t k = 0; k < same.size(); ++k) {
-            out.loglik[same[k]] = scores[k].log_likelihood;
-            out.greedy[same[k]] = scores[k].greedy;
-            out.tokens[same[k]] = scores[k].tokens;
-        }
     }
-    return out;
 }
 
 void add_metrics(ScoredItem& s, const TaskItem& item, TaskOutput output) {
@@ -168,13 +206,26 @@ TaskScores score_task(const LanguageModel& model, const std::string& name,
     std::unique_ptr<ProgressBar> bar;
     if (options.progress) bar = std::make_unique<ProgressBar>(name, items.size(), "docs");
     double correct = 0.0;
-    for (size_t i = 0; i < items.size(); ++i) {
-        ScoredItem s = score_item(model, items[i]);
-        add_metrics(s, items[i], output);
-        correct += s.acc;
-        r.truncated += s.truncated;
-        r.items.push_back(std::move(s));
-        if (bar) bar->update(i + 1, fmt::format("acc {:.4f}", correct / double(i + 1)));
+    // Documents go to the model together until they hold batch_tokens tokens: short 0-shot
+    // items make small matrix products alone.
+    for (size_t begin = 0; begin < items.size();) {
+        std::vector<PreparedItem> batch;
+        int64_t tokens = 0;
+        size_t end = begin;
+        while (end < items.size() && (batch.empty() || tokens < options.batch_tokens)) {
+            batch.push_back(prepare_item(model, items[end++]));
+            tokens += batch.back().tokens;
+        }
+        score_items(model, batch);
+        for (size_t i = begin; i < end; ++i) {
+            ScoredItem& s = batch[i - begin].scored;
+            add_metrics(s, items[i], output);
+            correct += s.acc;
+            r.truncated += s.truncated;
+            r.items.push_back(std::move(s));
+        }
+        begin = end;
+        if (bar) bar->update(end, fmt::format("acc {:.4f}", correct / double(end)));
     }
     if (bar) bar->finish(fmt::format("acc {:.4f}", correct / std::max<double>(1, items.size())));
     std::vector<const ScoredItem*> all;

@@ -50,6 +50,10 @@ struct TaskScores {
 
 struct TaskScoringOptions {
     bool progress = true;
+    // Documents are scored together until their requests hold this many tokens (contexts and
+    // continuations); 0 or less: one document at a time. The scores do not depend on it
+    // beyond float rounding.
+    int64_t batch_tokens = 1024;
 };
 
 // (context, continuation) as the harness's _encode_pair makes it: trailing spaces of the

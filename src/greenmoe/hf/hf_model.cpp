@@ -47,7 +47,8 @@ std::vector<float> HfModel::forward(std::span<const int32_t> ids, KvCache& cache
 }
 
 std::vector<std::vector<float>> HfModel::forward_batch(
-    const std::vector<std::span<const int32_t>>& ids, const std::vector<KvCache*>& caches) const {
+    const std::vector<std::span<const int32_t>>& ids, const std::vector<KvCache*>& caches,
+    LogitRows rows) const {
     const ModelConfig& c = config_;
     const int64_t hidden = c.hidden_size;
     check(ids.size() == caches.size(), "forward_batch: {} sequences but {} caches", ids.size(),
@@ -108,16 +109,31 @@ std::vector<std::vector<float>> HfModel::forward_batch(
         }
         for (size_t i = 0; i < h.size(); ++i) h[i] += out[i] * residual;
     }
-    rms_norm(h.data(), n, hidden, hidden, weights_.final_norm, c.rms_norm_eps);
-    std::vector<float> logits(static_cast<size_t>(n * c.vocab_size));
-    linear(h.data(), n, weights_.lm_head, logits.data());
+    // Only the rows whose logits are wanted go through the final norm and the LM head: for a
+    // long prompt the head (hidden × vocabulary per row) can cost as much as the layers.
+    int64_t out_rows = n;
+    if (rows == LogitRows::Last) {
+        int64_t end = 0;
+        out_rows = 0;
+        for (const auto& seq : ids) {
+            end += static_cast<int64_t>(seq.size());
+            if (seq.empty()) continue;
+            std::copy_n(h.begin() + (end - 1) * hidden, hidden, h.begin() + out_rows * hidden);
+            ++out_rows;
+        }
+    }
+    rms_norm(h.data(), out_rows, hidden, hidden, weights_.final_norm, c.rms_norm_eps);
+    std::vector<float> logits(static_cast<size_t>(out_rows * c.vocab_size));
+    linear(h.data(), out_rows, weights_.lm_head, logits.data());
     if (c.logits_scaling != 1.0) {
         for (float& v : logits) v /= static_cast<float>(c.logits_scaling);
     }
     std::vector<std::vector<float>> result;
     auto at = logits.begin();
     for (const auto& seq : ids) {
-        const auto size = static_cast<ptrdiff_t>(seq.size()) * c.vocab_size;
+        const int64_t kept = rows == LogitRows::Last ? std::min<int64_t>(1, int64_t(seq.size()))
+                                                     : static_cast<int64_t>(seq.size());
+        const auto size = static_cast<ptrdiff_t>(kept) * c.vocab_size;
         result.emplace_back(at, at + size);
         at += size;
     }

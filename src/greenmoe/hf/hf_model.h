@@ -35,9 +35,12 @@ class HfModel {
     std::vector<float> forward(std::span<const int32_t> ids, KvCache& cache) const;
     // Several sequences of any lengths in one pass: ids[s] continues caches[s]. The projections
     // and MLPs run over all their tokens together, attention per sequence. Returns the logits
-    // [ids[s].size(), vocab] of each.
+    // [ids[s].size(), vocab] of each, or with LogitRows::Last only its last position's
+    // [1, vocab] (none for an empty sequence).
+    enum class LogitRows { All, Last };
     std::vector<std::vector<float>> forward_batch(const std::vector<std::span<const int32_t>>& ids,
-                                                  const std::vector<KvCache*>& caches) const;
+                                                  const std::vector<KvCache*>& caches,
+                                                  LogitRows rows = LogitRows::All) const;
     // Logits [ids.size(), vocab] of one whole sequence.
     std::vector<float> logits(std::span<const int32_t> ids) const;
 
