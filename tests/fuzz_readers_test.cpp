@@ -23,6 +23,7 @@
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/json_lines.h"
 #include "greenmoe/io/npy.h"
+#include "greenmoe/io/parquet/parquet_reader.h"
 #include "greenmoe/io/safetensors.h"
 #include "greenmoe/io/safetensors_model.h"
 #include "greenmoe/io/token_shard.h"
@@ -546,6 +547,52 @@ TEST(FuzzReaders, HfTokenizerJson) {
         plan.deletions = 50;
         fuzz_reader(std::string("tokenizer ") + name,
                     read_fixture(testing::shared_data() / "hf-tokenizers" / name), plan, read);
+    }
+}
+
+// ---- Parquet ----
+
+// Every fixture of tests/fixtures/parquet (each encoding, codec, page version, nested column):
+// all rows as JSON, and every plain column through the flat path prepare uses.
+TEST(FuzzReaders, Parquet) {
+    TempDir dir;
+    const fs::path path = dir / "mutant.parquet";
+    const auto read = [&](const std::string& bytes) {
+        write_text_file(path, bytes);
+        const auto file = parquet::ParquetFile::open(path);
+        size_t rows = 0;
+        std::vector<nlohmann::json> group_rows;
+        parquet::FlatColumn column;
+        for (size_t g = 0; g < file.num_row_groups(); ++g) {
+            file.read_rows(g, {}, group_rows);
+            rows += group_rows.size();
+            for (const int n : file.schema().top_level) {
+                const auto& node = file.schema().nodes[static_cast<size_t>(n)];
+                if (node.leaf < 0 || node.element.repetition == parquet::Repetition::kRepeated) {
+                    continue;
+                }
+                file.read_flat(g, node.element.name, column);
+                size_t present = 0;
+                for (size_t i = 0; i < column.rows; ++i) present += column.has_value(i);
+                EXPECT_EQ(present, column.values.size());
+            }
+        }
+        EXPECT_EQ(rows, static_cast<size_t>(file.num_rows()));
+    };
+    const fs::path fixtures = fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/parquet";
+    uint64_t seed = 40;
+    for (const char* name : {"plain_v1_uncompressed", "dict_v1_snappy", "dict_v2_gzip",
+                             "plain_v2_zstd", "delta_v1_uncompressed", "delta_v2_zstd",
+                             "nested_v1_snappy", "nested_v2_uncompressed", "fineweb_edu"}) {
+        FuzzPlan plan;
+        plan.seed = ++seed;
+        plan.truncations = 120;
+        plan.flips = 300;
+        plan.inserts = 40;
+        plan.deletions = 40;
+        std::string label = "parquet ";
+        label += name;
+        fuzz_reader(label, read_fixture(fixtures / (std::string(name) + ".parquet")), plan, read);
     }
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/eval/tasks/task_files.h"
 #include "greenmoe/io/parquet/parquet_encodings.h"
 #include "greenmoe/io/parquet/parquet_reader.h"
 #include "greenmoe/io/parquet/thrift_compact.h"
@@ -110,6 +111,19 @@ TEST(ParquetReader, OnlyTheAskedColumnsAndNullsInFlatColumns) {
         }
     }
     EXPECT_EQ(value, s.values.size());
+}
+
+// Benchmark tasks read a data set's Parquet file where they read its JSONL.
+TEST(ParquetReader, TaskFilesReadParquetRowsAsJsonLines) {
+    const auto rows = tasks::read_jsonl(fixture_dir() / "nested_v1_snappy.parquet");
+    const json expected = expected_rows("nested_v1_snappy");
+    ASSERT_EQ(rows.size(), expected.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        EXPECT_EQ(rows[i].line, i + 1);
+        EXPECT_EQ(rows[i].value, expected[i]);
+    }
+    EXPECT_EQ(tasks::json_strings(rows[0].value, "choices.label", "row 1"),
+              (std::vector<std::string>{"A", "B", "C"}));
 }
 
 TEST(ParquetReader, NestedColumnIsNotFlat) {

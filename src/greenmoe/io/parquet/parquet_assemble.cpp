@@ -34,14 +34,6 @@ class LeafAssembler {
         what_leaf_ = what + ", column '" + schema.leaf_name(leaf) + "'";
     }
 
-    // The number of rows the leaf's entries hold.
-    size_t count_rows() const {
-        if (data_.rep.empty()) return data_.entries;
-        size_t rows = 0;
-        for (const uint16_t r : data_.rep) rows += r == 0;
-        return rows;
-    }
-
     // Inserts the entries of the next row into `row`.
     void next_row(json& row) {
         std::fill(counters_.begin(), counters_.end(), -1);
@@ -107,13 +99,20 @@ class LeafAssembler {
 
 }  // namespace
 
+size_t count_rows(const LeafData& data) {
+    if (data.rep.empty()) return data.entries;
+    size_t rows = 0;
+    for (const uint16_t r : data.rep) rows += r == 0;
+    return rows;
+}
+
 void assemble_field(const Schema& schema, int field, const std::vector<int>& leaves,
                     const std::vector<LeafData>& data, std::vector<nlohmann::json>& rows,
                     const std::string& what) {
     const std::string& name = schema.nodes[static_cast<size_t>(field)].element.name;
     for (size_t l = 0; l < leaves.size(); ++l) {
         LeafAssembler leaf(schema, leaves[l], data[l], what);
-        const size_t n = leaf.count_rows();
+        const size_t n = count_rows(data[l]);
         check(n == rows.size(), "{}, column '{}': {} rows, the row group has {}", what,
               schema.leaf_name(leaves[l]), n, rows.size());
         for (json& row : rows) leaf.next_row(row);

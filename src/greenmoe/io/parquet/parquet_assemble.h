@@ -12,6 +12,9 @@
 
 namespace greenmoe::parquet {
 
+// The number of rows leaf column data holds (entries that start a row).
+size_t count_rows(const LeafData& data);
+
 // Sets rows[r][name of `field`] for every row from the field's leaf columns `leaves` (column
 // indexes) and their decoded `data` (same order). rows must hold num_rows objects. Throws
 // Error "<what>: ..." when the levels are inconsistent with the schema or each other.

@@ -109,7 +109,7 @@ class ChunkReader {
         check(d.encoding == Encoding::kPlain || d.encoding == Encoding::kPlainDictionary,
               "{}: dictionary encoding {} is not supported (PLAIN expected)", page_what(),
               name_of(d.encoding));
-        check(d.num_values >= 0 && d.num_values <= kMaxChunkValues, "{}: a dictionary of {} values",
+        check(d.num_values >= 0 && d.num_values <= kMaxPageValues, "{}: a dictionary of {} values",
               page_what(), d.num_values);
         decompress(meta_.codec, data, size, static_cast<size_t>(h.uncompressed_page_size), buffer_,
                    page_what());
@@ -147,6 +147,8 @@ class ChunkReader {
     }
 
     size_t page_values(int32_t num_values) {
+        check(num_values <= kMaxPageValues, "{}: a page of {} values (at most {} are read)",
+              page_what(), num_values, kMaxPageValues);
         check(num_values >= 0 && static_cast<uint64_t>(num_values) <=
                                      static_cast<uint64_t>(meta_.num_values) - out_.entries,
               "{}: a page of {} values, {} of the chunk's {} left", page_what(), num_values,
@@ -278,8 +280,10 @@ class ChunkReader {
             case Encoding::kDeltaByteArray:
                 check(type == PhysicalType::kByteArray, "{}: DELTA_BYTE_ARRAY values of {}",
                       page_what(), name_of(type));
+                // A quarter of the chunk's budget: a few bytes of prefix lengths can repeat a
+                // long value many times.
                 decode_delta_byte_array(in, count, values.strings, page_what(),
-                                        kMaxChunkStringBytes);
+                                        kMaxChunkStringBytes / 4);
                 break;
             default:
                 fail("{}: value encoding {} is not supported", page_what(), name_of(encoding));

@@ -12,10 +12,12 @@
 
 namespace greenmoe::parquet {
 
-// Limits that keep a forged header from making the reader allocate without bound.
+// Limits that keep a forged header from making the reader allocate without bound. Real pages
+// are far below them: pyarrow and parquet-mr write at most 20,000 rows and about 1 MiB a page.
 constexpr int64_t kMaxPageBytes = int64_t{1} << 30;           // one page, uncompressed
-constexpr int64_t kMaxChunkValues = int64_t{1} << 28;         // levels in one column chunk
-constexpr uint64_t kMaxChunkStringBytes = uint64_t{1} << 31;  // decoded strings of one chunk
+constexpr int64_t kMaxPageValues = int64_t{1} << 22;          // levels in one page
+constexpr int64_t kMaxChunkValues = int64_t{1} << 26;         // levels in one column chunk
+constexpr uint64_t kMaxChunkStringBytes = uint64_t{1} << 30;  // decoded strings of one chunk
 
 struct LeafInfo {
     PhysicalType type = PhysicalType::kBoolean;

@@ -38,6 +38,7 @@ ParquetFile ParquetFile::open(const std::filesystem::path& path) {
     f.meta_ = parse_file_metadata(bytes + size - 8 - footer, footer, name);
     check(!f.meta_.encrypted, "{}: an encrypted Parquet file; not supported", name);
     f.schema_ = build_schema(f.meta_.schema, name + ": schema");
+    check(!f.schema_.leaves.empty(), "{}: the schema has no columns", name);
     int64_t rows = 0;
     for (size_t g = 0; g < f.meta_.row_groups.size(); ++g) {
         const RowGroup& group = f.meta_.row_groups[g];
@@ -148,13 +149,25 @@ void ParquetFile::read_rows(size_t group, const std::vector<std::string>& fields
         for (const std::string& f : fields) nodes.push_back(require_field(f));
     }
     const auto n = static_cast<size_t>(meta_.row_groups[group].num_rows);
+    // Every column is read and its row count checked before the rows are made, so a forged
+    // row count allocates nothing.
+    std::vector<std::vector<int>> leaves(nodes.size());
+    std::vector<std::vector<LeafData>> data(nodes.size());
+    for (size_t f = 0; f < nodes.size(); ++f) {
+        leaves[f] = schema_.leaves_under(nodes[f]);
+        data[f].resize(leaves[f].size());
+        for (size_t i = 0; i < leaves[f].size(); ++i) {
+            read_leaf(group, leaves[f][i], data[f][i]);
+            const size_t rows_read = count_rows(data[f][i]);
+            check(rows_read == n, "{}: {} rows, the row group has {}",
+                  column_what(group, leaves[f][i]), rows_read, n);
+        }
+    }
     rows.assign(n, nlohmann::json::object());
     const std::string what = fmt::format("{}: row group {}", path().string(), group);
-    for (const int node : nodes) {
-        const std::vector<int> leaves = schema_.leaves_under(node);
-        std::vector<LeafData> data(leaves.size());
-        for (size_t i = 0; i < leaves.size(); ++i) read_leaf(group, leaves[i], data[i]);
-        assemble_field(schema_, node, leaves, data, rows, what);
+    for (size_t f = 0; f < nodes.size(); ++f) {
+        assemble_field(schema_, nodes[f], leaves[f], data[f], rows, what);
+        data[f].clear();
     }
 }
 
