@@ -75,8 +75,24 @@ TEST_P(HfEval, HellaSwagScoresEqualFullSequenceLogits) {
         item("b", "a cat", {"cat", "bed", "dec", "the"}, 2),
         item("ab", "", {"e", "the", "tab", "bad"}, 1),
     };
-    const HellaSwagResult r = evaluate_hellaswag_hf(model, tokenizer, items);
+    HellaSwagOptions one_by_one;
+    one_by_one.items_per_batch = 1;
+    const HellaSwagResult r = evaluate_hellaswag_hf(model, tokenizer, items, one_by_one);
     ASSERT_EQ(r.items, 3);
+    // Items scored together give the same scores.
+    for (const int per_batch : {2, 16}) {
+        HellaSwagOptions together;
+        together.items_per_batch = per_batch;
+        const HellaSwagResult b = evaluate_hellaswag_hf(model, tokenizer, items, together);
+        for (size_t i = 0; i < items.size(); ++i) {
+            for (size_t j = 0; j < 4; ++j) {
+                EXPECT_NEAR(b.scores[i].sum_loss[j], r.scores[i].sum_loss[j], 1e-5);
+                EXPECT_NEAR(b.scores[i].loglik[j], r.scores[i].loglik[j], 1e-5);
+                EXPECT_EQ(b.scores[i].ending_tokens[j], r.scores[i].ending_tokens[j]);
+            }
+        }
+        EXPECT_EQ(b.acc_norm(), r.acc_norm());
+    }
     EXPECT_EQ(r.truncated, 0);
     for (size_t i = 0; i < items.size(); ++i) {
         for (size_t j = 0; j < 4; ++j) {

@@ -81,14 +81,6 @@ void fit(Request& r, int32_t empty_context_token, size_t limit) {
     }
 }
 
-// Summed log-likelihood and token count of each ending.
-std::array<hf::ContinuationScore, 4> score(const hf::HfModel& model, const Request& r) {
-    const auto scores = hf::score_continuations(model, r.context, r.endings);
-    std::array<hf::ContinuationScore, 4> out;
-    std::copy_n(scores.begin(), 4, out.begin());
-    return out;
-}
-
 }  // namespace
 
 HellaSwagResult evaluate_hellaswag_hf(const hf::HfModel& model, const hf::Tokenizer& tokenizer,
@@ -102,27 +94,47 @@ HellaSwagResult evaluate_hellaswag_hf(const hf::HfModel& model, const hf::Tokeni
     if (options.progress) bar = std::make_unique<ProgressBar>("hellaswag", items.size(), "items");
     HellaSwagResult result;
     result.scores.resize(items.size());
-    for (size_t i = 0; i < items.size(); ++i) {
-        const HellaSwagItem& item = items[i];
-        Request completion =
-            completion_request(tokenizer, prefix, item.raw_context, item.raw_endings);
-        Request harness = harness_request(tokenizer, prefix, item.context, item.endings);
-        fit(completion, empty_token, limit);
-        fit(harness, empty_token, limit);
-        const auto c = score(model, completion);
-        const bool same =
-            harness.context == completion.context && harness.endings == completion.endings;
-        const auto h = same ? c : score(model, harness);
-        HellaSwagScore& s = result.scores[i];
-        for (size_t j = 0; j < 4; ++j) {
-            s.sum_loss[j] = -c[j].log_likelihood;
-            s.ending_tokens[j] = static_cast<int>(c[j].tokens);
-            s.loglik[j] = h[j].log_likelihood;
+    // options.items_per_batch items go to the engine together (their contexts in one pass,
+    // their endings in another); each item's two styles share one request when equal.
+    const size_t per_batch = static_cast<size_t>(std::max(1, options.items_per_batch));
+    for (size_t begin = 0; begin < items.size(); begin += per_batch) {
+        const size_t end = std::min(items.size(), begin + per_batch);
+        std::vector<hf::ScoreRequest> requests;
+        std::vector<size_t> harness_at(end - begin);  // request index of each item's harness style
+        std::vector<bool> truncated(end - begin);
+        for (size_t i = begin; i < end; ++i) {
+            const HellaSwagItem& item = items[i];
+            Request completion =
+                completion_request(tokenizer, prefix, item.raw_context, item.raw_endings);
+            Request harness = harness_request(tokenizer, prefix, item.context, item.endings);
+            fit(completion, empty_token, limit);
+            fit(harness, empty_token, limit);
+            truncated[i - begin] = completion.truncated || harness.truncated;
+            const bool same =
+                harness.context == completion.context && harness.endings == completion.endings;
+            requests.push_back({std::move(completion.context), std::move(completion.endings)});
+            harness_at[i - begin] = requests.size() - 1;
+            if (!same) {
+                requests.push_back({std::move(harness.context), std::move(harness.endings)});
+                harness_at[i - begin] = requests.size() - 1;
+            }
         }
-        s.truncated = completion.truncated || harness.truncated;
-        finish_hellaswag_score(item, s, result);
-        if (bar) bar->update(i + 1, fmt::format("acc_norm {:.4f}", result.acc_norm()));
-        if (options.on_batch) options.on_batch(static_cast<int64_t>(i + 1), items.size());
+        const auto scores = hf::score_requests(model, requests);
+        for (size_t i = begin, next = 0; i < end; ++i) {
+            const auto& c = scores[next];
+            const auto& h = scores[harness_at[i - begin]];
+            next = harness_at[i - begin] + 1;
+            HellaSwagScore& s = result.scores[i];
+            for (size_t j = 0; j < 4; ++j) {
+                s.sum_loss[j] = -c[j].log_likelihood;
+                s.ending_tokens[j] = static_cast<int>(c[j].tokens);
+                s.loglik[j] = h[j].log_likelihood;
+            }
+            s.truncated = truncated[i - begin];
+            finish_hellaswag_score(items[i], s, result);
+        }
+        if (bar) bar->update(end, fmt::format("acc_norm {:.4f}", result.acc_norm()));
+        if (options.on_batch) options.on_batch(static_cast<int64_t>(end), items.size());
     }
     if (bar) bar->finish(fmt::format("acc_norm {:.4f}", result.acc_norm()));
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

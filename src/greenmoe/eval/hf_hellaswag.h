@@ -20,7 +20,7 @@ namespace greenmoe {
 //    harness's _encode_pair does (SentencePiece-like tokenizers join words differently);
 //    completion style encodes context and " " + ending apart, as nanoGPT does;
 //  - contexts longer than max_position_embeddings (when set) lose their first tokens.
-// options.items_per_batch is unused: an item is one call of the scoring primitive.
+// options.items_per_batch items are scored together (contexts in one pass, endings in another).
 HellaSwagResult evaluate_hellaswag_hf(const hf::HfModel& model, const hf::Tokenizer& tokenizer,
                                       const std::vector<HellaSwagItem>& items,
                                       const HellaSwagOptions& options = {});
