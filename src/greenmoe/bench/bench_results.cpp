@@ -13,13 +13,16 @@ namespace greenmoe {
 namespace {
 
 using Json = nlohmann::json;
+// Rows keep their fields in the order written below (CSV columns too): what, then how fast,
+// then how much energy, then size.
+using Ordered = nlohmann::ordered_json;
 
 // NaN and infinities have no JSON spelling: null says "not a number" plainly.
-Json number(double v) {
-    return std::isfinite(v) ? Json(v) : Json(nullptr);
+Ordered number(double v) {
+    return std::isfinite(v) ? Ordered(v) : Ordered(nullptr);
 }
-Json optional_number(const std::optional<double>& v) {
-    return v ? number(*v) : Json(nullptr);
+Ordered optional_number(const std::optional<double>& v) {
+    return v ? number(*v) : Ordered(nullptr);
 }
 
 double get_double(const Json& j, const char* key, const std::string& where) {
@@ -57,7 +60,7 @@ std::string csv_field(const std::string& text) {
     return out + "\"";
 }
 
-std::string csv_scalar(const Json& v) {
+std::string csv_scalar(const Ordered& v) {
     if (v.is_null()) return "";
     if (v.is_string()) return csv_field(v.get<std::string>());
     if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
@@ -118,14 +121,14 @@ void compute_reductions(std::vector<BenchRow>& rows) {
     }
 }
 
-nlohmann::json bench_row_json(const BenchRow& r) {
-    Json j;
+nlohmann::ordered_json bench_row_json(const BenchRow& r) {
+    Ordered j;
     j["model"] = r.model;
     j["model_absolute"] = r.model_absolute;
     j["baseline"] = r.baseline;
     j["batch"] = r.batch;
     j["status"] = r.ok ? "ok" : "failed";
-    j["error"] = r.ok ? Json(nullptr) : Json(r.error);
+    j["error"] = r.ok ? Ordered(nullptr) : Ordered(r.error);
     j["prompt_tokens"] = r.prompt_tokens;
     j["new_tokens"] = r.new_tokens;
     j["warmup"] = r.warmup;
@@ -154,7 +157,7 @@ nlohmann::json bench_row_json(const BenchRow& r) {
     j["cv_run_s"] = optional_number(r.cv_run_s);
     j["cv_energy_j"] = optional_number(r.cv_energy_j);
     j["cv_threshold"] = number(r.cv_threshold);
-    j["stable"] = r.stable ? Json(*r.stable) : Json(nullptr);
+    j["stable"] = r.stable ? Ordered(*r.stable) : Ordered(nullptr);
     j["peak_rss_bytes"] = number(r.peak_rss_bytes);
     j["peak_rss_scope"] = r.peak_rss_scope;
     j["parameters"] = r.parameters;
@@ -163,8 +166,8 @@ nlohmann::json bench_row_json(const BenchRow& r) {
     j["top_k"] = r.top_k;
     j["experts_pruned_percent"] = optional_number(r.experts_pruned_percent);
     j["expert_params_pruned_percent"] = optional_number(r.expert_params_pruned_percent);
-    j["criterion"] = r.criterion.empty() ? Json(nullptr) : Json(r.criterion);
-    Json reductions = Json::object();
+    j["criterion"] = r.criterion.empty() ? Ordered(nullptr) : Ordered(r.criterion);
+    Ordered reductions = Ordered::object();
     for (const auto& [name, v] : r.reduction_percent) reductions[name] = number(v);
     j["reduction_percent"] = reductions;
     return j;
@@ -236,7 +239,7 @@ BenchRow bench_row_from_json(const nlohmann::json& j, const std::string& where) 
 
 std::string bench_csv(const std::vector<BenchRow>& rows) {
     // Every column any row has, in the JSON's order: a failed row has fewer fields.
-    const Json full = bench_row_json(BenchRow{});
+    const Ordered full = bench_row_json(BenchRow{});
     std::vector<std::string> columns;
     for (const auto& [key, value] : full.items()) {
         if (key != "reduction_percent") columns.push_back(key);
@@ -253,12 +256,12 @@ std::string bench_csv(const std::vector<BenchRow>& rows) {
     }
     out += "\n";
     for (const BenchRow& row : rows) {
-        const Json j = bench_row_json(row);
+        const Ordered j = bench_row_json(row);
         std::string line;
         for (size_t c = 0; c < columns.size(); ++c) {
             if (c > 0) line += ",";
             if (!j.contains(columns[c])) continue;
-            const Json& v = j[columns[c]];
+            const Ordered& v = j[columns[c]];
             if (columns[c] == "experts_per_layer") {
                 std::string joined;
                 for (const auto& e : v) {

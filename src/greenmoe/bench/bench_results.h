@@ -82,7 +82,7 @@ std::optional<double> bench_figure(const BenchRow& row, const std::string& name)
 // rows without one get none.
 void compute_reductions(std::vector<BenchRow>& rows);
 
-nlohmann::json bench_row_json(const BenchRow& row);
+nlohmann::ordered_json bench_row_json(const BenchRow& row);
 // The inverse of bench_row_json; Error naming `where` when a field has the wrong type.
 BenchRow bench_row_from_json(const nlohmann::json& j, const std::string& where);
 
