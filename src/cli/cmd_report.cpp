@@ -8,11 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "greenmoe/bench/bench_results.h"
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/option_checks.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/output_paths.h"
 #include "greenmoe/report/html_report.h"
+#include "greenmoe/report/models_view.h"
 #include "greenmoe/report/run_data.h"
 
 namespace greenmoe::cli {
@@ -40,13 +42,35 @@ void add_eval_file(std::vector<report::RunData>& runs, const std::string& file) 
     report::add_eval_result(*target, result, file);
 }
 
+// The models view: every bench row of the folders or files given, with the eval results found
+// beside each model and those given with --eval.
+void write_models_view(const std::vector<std::string>& sources,
+                       const std::vector<std::string>& evals, int batch, std::string out,
+                       const std::string& title, bool quiet) {
+    std::vector<BenchRow> rows;
+    for (const auto& source : sources) {
+        const auto more = read_bench_rows(source);
+        rows.insert(rows.end(), more.begin(), more.end());
+    }
+    const std::vector<std::filesystem::path> eval_files(evals.begin(), evals.end());
+    const report::ModelsView view = report::build_models_view(rows, batch, eval_files);
+    if (out.empty()) out = "models.html";
+    check_output_file(out, "-o");
+    write_file_atomic(out, report::render_models_html(
+                               view, title.empty() ? "greenmoe models: cost and quality" : title));
+    if (!quiet)
+        std::printf("report: %zu model%s at batch size %d -> %s\n", view.models.size(),
+                    view.models.size() == 1 ? "" : "s", view.batch, out.c_str());
+}
+
 }  // namespace
 
 void register_report(CLI::App& app) {
     struct Args {
-        std::vector<std::string> runs, evals;
+        std::vector<std::string> runs, evals, models;
         std::string out, title;
         int snapshots = 6;
+        int batch = 0;
         bool quiet = false;
     };
     auto args = std::make_shared<Args>();
@@ -55,14 +79,22 @@ void register_report(CLI::App& app) {
         "Write report.html on training runs: config, losses, HellaSwag, throughput, energy and "
         "CO2e, expert load, and (for several runs) HellaSwag accuracy against CO2e. One file, "
         "no network needed to view it.");
-    cmd->add_option("runs", args->runs, "run folders (the --out folders of greenmoe train)")
-        ->required();
+    cmd->add_option("runs", args->runs, "run folders (the --out folders of greenmoe train)");
+    cmd->add_option("--models", args->models,
+                    "instead of runs: the models view of greenmoe bench results (its --out "
+                    "folders or bench.jsonl files): a table of every model with its cost and the "
+                    "accuracy of MODEL/eval*.json, and Pareto plots (default -o: models.html)")
+        ->check(CLI::ExistingPath);
+    cmd->add_option("--batch", args->batch,
+                    "with --models: the batch size to show (default: the smallest measured)")
+        ->check(positive_count());
     cmd->add_option("-o,--out", args->out,
                     "output file (default: RUN/report.html for one run, ./report.html for "
                     "several)");
     cmd->add_option("--eval", args->evals,
                     "greenmoe eval --task hellaswag --json results to add, each to the run whose "
-                    "checkpoint it evaluated (RUN/eval*.json files are read without it)")
+                    "checkpoint it evaluated (RUN/eval*.json files are read without it); with "
+                    "--models, any eval --json result, to the model it evaluated")
         ->check(CLI::ExistingFile);
     cmd->add_option("--title", args->title, "page title");
     cmd->add_option("--snapshots", args->snapshots,
@@ -72,6 +104,16 @@ void register_report(CLI::App& app) {
     cmd->add_flag("-q,--quiet", args->quiet, "print nothing on success");
     cmd->callback([args]() {
         if (!args->out.empty()) check_output_file(args->out, "-o");
+        usage_check(args->runs.empty() || args->models.empty(),
+                    "give run folders or --models bench results, not both");
+        if (!args->models.empty()) {
+            write_models_view(args->models, args->evals, args->batch, args->out, args->title,
+                              args->quiet);
+            return;
+        }
+        usage_check(args->batch == 0, "--batch goes with --models");
+        usage_check(!args->runs.empty(),
+                    "give the run folders to report on (or --models with greenmoe bench results)");
         std::vector<report::RunData> runs;
         for (const auto& folder : args->runs) {
             runs.push_back(report::read_run(folder));

@@ -866,13 +866,17 @@ std::string render_report_html(const std::vector<RunData>& runs, const ReportOpt
     if (co2e_shown) body += " CO2e: " + escape_xml(kGreenAlgorithmsCredit) + ".";
     body += "</footer>\n";
 
+    return html_page(options.title + ": " + names, body);
+}
+
+std::string html_page(const std::string& title, const std::string& body_html) {
     std::string page;
     page += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
     page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-    page += fmt::format("<title>{}</title>\n", escape_xml(options.title + ": " + names));
+    page += fmt::format("<title>{}</title>\n", escape_xml(title));
     page += "<style>" + std::string(kStyle) + "</style>\n</head>\n";
     page += "<body data-status=\"loading\" data-errors=\"\">\n<script>" + std::string(kScript) +
-            "</script>\n<main>\n" + body + "</main>\n</body>\n</html>\n";
+            "</script>\n<main>\n" + body_html + "</main>\n</body>\n</html>\n";
     return page;
 }
 

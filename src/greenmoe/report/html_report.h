@@ -33,6 +33,11 @@ std::string render_report_html(const std::vector<RunData>& runs, const ReportOpt
 void write_report_html(const std::vector<RunData>& runs, const std::filesystem::path& path,
                        const ReportOptions& options = {});
 
+// The page every report is: <head> with the shared style, then the script that records script
+// errors (body data-errors) and on load counts the plots' points (data-points, data-plots)
+// and sets data-status="ok", then `body_html` inside <main>. `title` is plain text.
+std::string html_page(const std::string& title, const std::string& body_html);
+
 // Human-readable figures used on the page: 1.23M, 12 min 05 s, 12.3 kJ, 1.2 g.
 std::string format_count(double v);
 std::string format_duration(double seconds);
