@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 const LanguageModel& tiny_gpt2() {
     static const auto model =
         open_language_model(fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hellaswag/tiny_gpt2",
-                           testing::tokenizer_dir().string());
+                            testing::tokenizer_dir().string());
     return *model;
 }
 
@@ -48,6 +48,24 @@ TEST(TaskScoring, EncodePairAsTheHarness) {
     EXPECT_EQ(t.context.size() + t.continuation.size(), 65u);
     const EncodedPair shorter = encode_pair(m, long_text, " end");
     EXPECT_EQ(shorter.context.size(), 65u - shorter.continuation.size());
+}
+
+// A tokenizer that puts its BOS in front (Llama-style): every context starts with it, as the
+// harness's tok_encode adds it; an empty context is the BOS, and a continuation that starts
+// with the BOS itself gives it up to the context.
+TEST(TaskScoring, EncodePairWithABosTokenizer) {
+    testing::TempDir tmp;
+    const auto m = open_language_model(testing::hf_model_with_tokenizer(tmp.path(), "olmoe"));
+    ASSERT_EQ(m->context_prefix(), std::vector<int32_t>{1});
+    const EncodedPair a = encode_pair(*m, "the", " bat");
+    EXPECT_EQ(a.context.front(), 1);
+    EXPECT_EQ(a.context.size(), 1 + m->encode("the").size());
+    const EncodedPair e = encode_pair(*m, "", "the bat");
+    EXPECT_EQ(e.context, std::vector<int32_t>{1});
+    EXPECT_EQ(e.continuation, m->encode("the bat"));
+    const EncodedPair b = encode_pair(*m, "", "<s>the bat");
+    EXPECT_EQ(b.context, std::vector<int32_t>{1});
+    EXPECT_EQ(b.continuation, m->encode("the bat"));
 }
 
 TEST(TaskScoring, MeanStderrAndPooledStderrAsTheHarness) {

@@ -99,10 +99,15 @@ std::vector<std::vector<ContinuationLogLikelihood>> GreenmoeLanguageModel::score
         }
     }
     // The cache holds slots × length positions: sized to the batch, not to block_size, so
-    // many short requests fit where many full windows would not.
+    // many short requests fit where many full windows would not. It grows by doubling, so a
+    // run of growing requests reallocates (and zeroes) its buffers a few times, not per call.
     if (!inference_ || inference_->max_batch() < slots || inference_->max_len() < length) {
-        const int max_batch = std::max(slots, inference_ ? inference_->max_batch() : 1);
-        const int max_len = std::max(length, inference_ ? inference_->max_len() : 1);
+        const int old_batch = inference_ ? inference_->max_batch() : 1;
+        const int old_len = inference_ ? inference_->max_len() : 1;
+        const int max_batch = old_batch >= slots ? old_batch : std::max(slots, 2 * old_batch);
+        const int max_len = old_len >= length
+                                ? old_len
+                                : std::min(config.block_size, std::max(length, 2 * old_len));
         inference_.reset();  // free the old cache first
         inference_ = std::make_unique<GptInference>(*model_, max_batch, max_len,
                                                     std::max(config.block_size, 1024));

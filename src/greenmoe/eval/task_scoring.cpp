@@ -31,7 +31,7 @@ struct PreparedItem {
     // [request][continuation]: the candidates it scores (more than one where two candidates
     // are the same tokens, as when the window cuts away where they differ).
     std::vector<std::vector<std::vector<size_t>>> candidates;
-    int64_t tokens = 0;                           // Σ context and continuation tokens
+    int64_t tokens = 0;  // Σ context and continuation tokens
 };
 
 PreparedItem prepare_item(const LanguageModel& model, const TaskItem& item) {
@@ -144,6 +144,11 @@ EncodedPair encode_pair(const LanguageModel& model, const std::string& context,
     if (context.empty()) {
         p.context = {model.empty_context_token()};
         p.continuation = model.encode(continuation);
+        // The harness: a continuation that starts with that token itself gives it up as the
+        // context rather than having it twice.
+        if (!p.continuation.empty() && p.continuation.front() == p.context.front()) {
+            p.continuation.erase(p.continuation.begin());
+        }
     } else {
         const size_t kept = context.find_last_not_of(' ') + 1;  // npos + 1 = 0: all spaces
         const std::string ctx = context.substr(0, kept);
