@@ -343,7 +343,7 @@ Figure run_peer(const std::string& python, const fs::path& file, const fs::path&
         for (std::string line; std::getline(in, line);) {
             if (!line.empty()) last = line;
         }
-        f.note = "peer failed: " + last;
+        f.note = fmt::format("peer failed: {}", last);
         fs::remove(err);
         return f;
     }

@@ -1,7 +1,9 @@
 // Tests of prepare from Parquet: the same shards as from the same texts in JSONL, the
 // --min-score filter, folders of inputs, and resuming an interrupted preparation.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -147,7 +149,7 @@ TEST_F(PrepareParquet, ResumesWhereAnInterruptedRunStopped) {
     ASSERT_GT(whole.train_shards.size(), 12u);
 
     for (const size_t stop_after : {size_t{2}, whole.train_shards.size() - 2}) {
-        const std::string out = "resumed" + std::to_string(stop_after);
+        const std::string out = fmt::format("resumed{}", stop_after);
         auto o = options(inputs, out);
         o.after_train_shard = [&](size_t written) {
             if (written == stop_after) throw Interrupted{};

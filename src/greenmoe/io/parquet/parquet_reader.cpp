@@ -61,8 +61,11 @@ uint64_t ParquetFile::row_group_end(size_t group) const {
         if (c.meta.dictionary_page_offset && *c.meta.dictionary_page_offset > 0) {
             start = std::min(start, *c.meta.dictionary_page_offset);
         }
-        const int64_t stop = start + c.meta.total_compressed_size;
-        if (stop > 0) end = std::max(end, static_cast<uint64_t>(stop));
+        const int64_t size = c.meta.total_compressed_size;
+        // Unchecked until the chunk is read: clamp rather than overflow on forged values.
+        if (start < 0 || size < 0 || static_cast<uint64_t>(start) > file_.size()) continue;
+        end = std::max(end, static_cast<uint64_t>(start) +
+                                std::min(static_cast<uint64_t>(size), file_.size()));
     }
     return std::min<uint64_t>(end, file_.size());
 }

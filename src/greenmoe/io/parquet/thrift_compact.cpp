@@ -71,7 +71,7 @@ ThriftField ThriftReader::read_field() {
     ThriftField field;
     field.type = static_cast<ThriftType>(b & 0x0f);
     if (field.type == ThriftType::kStop) return field;
-    if (b & 0x0f && (b & 0x0f) > 12) fail_here("an unknown Thrift field type");
+    if ((b & 0x0f) > 12) fail_here("an unknown Thrift field type");
     const int delta = b >> 4;
     if (delta != 0) {
         const int id = last_id_ + delta;
