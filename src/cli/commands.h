@@ -14,6 +14,7 @@ void register_eval(CLI::App& app);
 void register_energy(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_simplify(CLI::App& app);
+void register_prune_study(CLI::App& app);
 void register_report(CLI::App& app);
 void register_logits(CLI::App& app);
 

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     greenmoe::cli::register_eval(app);
     greenmoe::cli::register_convert(app);
     greenmoe::cli::register_simplify(app);
+    greenmoe::cli::register_prune_study(app);
     greenmoe::cli::register_energy(app);
     greenmoe::cli::register_bench(app);
     greenmoe::cli::register_report(app);

@@ -102,9 +102,16 @@ void log_outcome(const SimplifyOptions& options, const SimplifyResult& result, s
                               "kept experts (original numbers)"));
     std::string stopped;
     for (const auto& o : result.layers) {
-        emit(options, fmt::format("{:>6} {:>8} {:>6} {:>6}  {}{}", o.layer, o.n_experts,
+        // NAEE says which search chose the layer's set (exhaustive or greedy) and its error.
+        std::string search;
+        if (o.detail.is_object() && o.detail.contains("search")) {
+            search = fmt::format("  (naee {} search, reconstruction error {:.6g})",
+                                 o.detail.at("search").get<std::string>(),
+                                 o.detail.at("reconstruction_error").get<double>());
+        }
+        emit(options, fmt::format("{:>6} {:>8} {:>6} {:>6}  {}{}{}", o.layer, o.n_experts,
                                   o.kept.size(), o.top_k, join(o.kept),
-                                  o.stopped_at_min_keep ? "  (stopped at top-k)" : ""));
+                                  o.stopped_at_min_keep ? "  (stopped at top-k)" : "", search));
         if (!o.stopped_at_min_keep) continue;
         stopped += stopped.empty() ? "" : ", ";
         stopped += std::to_string(o.layer);
