@@ -40,6 +40,11 @@ PruneStudyOptions study(const TempDir& tmp, const fs::path& model) {
     o.calibration_data = (tmp / "calibration.bin").string();
     o.calibration_tokens = static_cast<int64_t>(ids.size());
     o.calibration_sequence_length = 12;
+    // The inference benchmark on a short protocol (the model's window is small).
+    o.bench_prompt_tokens = 8;
+    o.bench_new_tokens = 4;
+    o.bench_warmup = 0;
+    o.bench_repeats = 1;
     o.show_progress = false;
     o.log = [](const std::string&) {};
     return o;
@@ -87,6 +92,10 @@ TEST(PruneStudy, EveryCriterionScoresAndAStoppedStudyResumes) {
         const double acc = c.scores.at("arc_easy").get<double>();
         EXPECT_GE(acc, 0.0) << c.criterion;
         EXPECT_LE(acc, 1.0) << c.criterion;
+        // ... and was benchmarked.
+        ASSERT_TRUE(c.benchmark.is_object()) << c.criterion;
+        EXPECT_GT(c.benchmark.at("decode_tokens_per_s").get<double>(), 0.0) << c.criterion;
+        EXPECT_EQ(c.benchmark.at("new_tokens"), 4) << c.criterion;
         if (c.criterion != "none") {
             EXPECT_GT(c.expert_reduction_percent, 0.0) << c.criterion;
         }

@@ -50,6 +50,8 @@ void register_prune_study(CLI::App& app) {
         std::string tasks, data_dir, calibration_data;
         int64_t calibration_tokens = 16384, limit = 0;
         int calibration_length = 0, num_fewshot = 0;
+        int bench_prompt = 32, bench_new = 32, bench_repeats = 3;
+        bool no_bench = false;
         uint64_t seed = 0;
         bool quiet = false;
     };
@@ -57,7 +59,9 @@ void register_prune_study(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "prune-study",
         "Prune one model with several criteria at several budgets, evaluate every pruned model "
-        "(and the unpruned one) on the same tasks, and write study.csv, study.md and "
+        "(and the unpruned one) on the same tasks and with the inference benchmark (time to "
+        "first token, decode tokens/s, as `greenmoe bench` measures them), and write study.csv, "
+        "study.md and "
         "accuracy_vs_pruning.svg to OUT. Each finished model's result.json is kept: a stopped "
         "study resumes where it stopped and redoes nothing that finished.");
     cmd->add_option("--model", args->model,
@@ -87,6 +91,18 @@ void register_prune_study(CLI::App& app) {
                     "tokens per calibration sequence (default 256 or the model's maximum)")
         ->check(positive_count());
     cmd->add_option("--seed", args->seed, "seed of the random criterion")->capture_default_str();
+    cmd->add_option("--bench-prompt-tokens", args->bench_prompt,
+                    "inference benchmark: prompt tokens per sequence")
+        ->check(positive_count())
+        ->capture_default_str();
+    cmd->add_option("--bench-new-tokens", args->bench_new,
+                    "inference benchmark: generated tokens per sequence")
+        ->check(positive_count())
+        ->capture_default_str();
+    cmd->add_option("--bench-repeats", args->bench_repeats, "inference benchmark: measured runs")
+        ->check(positive_count())
+        ->capture_default_str();
+    cmd->add_flag("--no-bench", args->no_bench, "skip the inference benchmark");
     cmd->add_flag("-q,--quiet", args->quiet, "no progress bars");
     cmd->callback([args]() {
         moeits::PruneStudyOptions o;
@@ -104,6 +120,10 @@ void register_prune_study(CLI::App& app) {
         o.calibration_tokens = args->calibration_tokens;
         o.calibration_sequence_length = args->calibration_length;
         o.seed = args->seed;
+        o.benchmark = !args->no_bench;
+        o.bench_prompt_tokens = args->bench_prompt;
+        o.bench_new_tokens = args->bench_new;
+        o.bench_repeats = args->bench_repeats;
         o.show_progress = !args->quiet;
         moeits::run_prune_study(o);
     });

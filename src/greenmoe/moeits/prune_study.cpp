@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "greenmoe/bench/inference_bench.h"
 #include "greenmoe/core/error.h"
 #include "greenmoe/eval/harness_tasks.h"
 #include "greenmoe/eval/language_model.h"
@@ -43,7 +44,12 @@ Json cell_key(const PruneStudyOptions& o, const std::string& criterion, double r
                 {"reduce_percent", reduce},
                 {"tasks", o.tasks},
                 {"num_fewshot", o.task_options.num_fewshot},
-                {"limit", o.task_options.limit}};
+                {"limit", o.task_options.limit},
+                {"benchmark", o.benchmark ? Json{{"prompt_tokens", o.bench_prompt_tokens},
+                                                 {"new_tokens", o.bench_new_tokens},
+                                                 {"warmup", o.bench_warmup},
+                                                 {"repeats", o.bench_repeats}}
+                                          : Json(nullptr)}};
     if (criterion == "random") key["seed"] = o.seed;
     if (criterion == "frequency" || criterion == "ean" || criterion == "reap" ||
         criterion == "naee") {
@@ -117,7 +123,7 @@ PruneStudyCell evaluate_cell(const PruneStudyOptions& o, const fs::path& model_d
     h.tasks = o.task_options;
     h.progress = o.show_progress;
     cell.scores = task_scores(run_harness_tasks(*lm, o.tasks, h), o.tasks);
-    cell.benchmark = measure_inference(model_dir);
+    cell.benchmark = measure_inference(*lm, o);
     return cell;
 }
 
@@ -159,8 +165,8 @@ void write_table(const PruneStudyOptions& o, const std::vector<PruneStudyCell>& 
         md += fmt::format(" {} |", t);
         rule += "---:|";
     }
-    csv += ",benchmark\n";
-    md += fmt::format(" benchmark |\n{}---|\n", rule);
+    csv += ",ttft_s,decode_tokens_per_s\n";
+    md += fmt::format(" TTFT (s) | decode tokens/s |\n{}---:|---:|\n", rule);
     for (const auto& c : cells) {
         csv +=
             fmt::format("{},{},{:.2f}", c.criterion, c.reduce_percent, c.expert_reduction_percent);
@@ -171,9 +177,13 @@ void write_table(const PruneStudyOptions& o, const std::vector<PruneStudyCell>& 
             csv += fmt::format(",{}", score);
             md += fmt::format(" {} |", score);
         }
-        const std::string bench = c.benchmark.is_null() ? "" : c.benchmark.dump();
-        csv += fmt::format(",\"{}\"\n", bench);
-        md += fmt::format(" {} |\n", bench);
+        const auto figure = [&](const char* name) {
+            return c.benchmark.is_object()
+                       ? fmt::format("{:.4g}", c.benchmark.at(name).get<double>())
+                       : std::string();
+        };
+        csv += fmt::format(",{},{}\n", figure("ttft_s"), figure("decode_tokens_per_s"));
+        md += fmt::format(" {} | {} |\n", figure("ttft_s"), figure("decode_tokens_per_s"));
     }
     result.table = o.out / "study.csv";
     write_file_atomic(result.table, csv);
@@ -227,10 +237,26 @@ void write_plot(const PruneStudyOptions& o, const std::vector<PruneStudyCell>& c
 
 }  // namespace
 
-Json measure_inference(const fs::path&) {
-    // The inference benchmark (`greenmoe bench`, src/greenmoe/bench/) is called here once it
-    // lands; the study records null until then rather than a number it did not measure.
-    return nullptr;
+Json measure_inference(const LanguageModel& model, const PruneStudyOptions& o) {
+    if (!o.benchmark) return nullptr;
+    BenchProtocol protocol;
+    protocol.prompt_tokens = o.bench_prompt_tokens;
+    protocol.new_tokens = o.bench_new_tokens;
+    protocol.warmup = o.bench_warmup;
+    protocol.repeats = o.bench_repeats;
+    const std::vector<BenchRow> rows = bench_language_model(model, protocol, BenchMeters{});
+    check(!rows.empty() && rows.front().ok, "inference benchmark of {}: {}", model.name(),
+          rows.empty() ? std::string("no result") : rows.front().error);
+    const BenchRow& r = rows.front();
+    return {{"prompt_tokens", r.prompt_tokens},
+            {"new_tokens", r.new_tokens},
+            {"repeats", r.repeats},
+            {"ttft_s", r.ttft_s},
+            {"itl_mean_s", r.itl_mean_s},
+            {"prefill_tokens_per_s", r.prefill_tokens_per_s},
+            {"decode_tokens_per_s", r.decode_tokens_per_s},
+            {"parameters", r.parameters},
+            {"active_parameters", r.active_parameters}};
 }
 
 PruneStudyResult run_prune_study(const PruneStudyOptions& o) {

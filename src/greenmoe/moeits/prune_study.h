@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "greenmoe/eval/language_model.h"
 #include "greenmoe/eval/tasks/tasks.h"
 #include "greenmoe/moeits/criteria/criterion.h"
 
@@ -27,6 +28,10 @@ struct PruneStudyOptions {
     uint64_t seed = 0;  // random
     bool show_progress = true;
     std::function<void(const std::string&)> log;  // report lines; default: stdout
+    // The inference benchmark of every model (greenmoe bench's protocol, no energy meter):
+    // prompt and generated tokens per sequence, warm-up and measured runs. Off: no figures.
+    bool benchmark = true;
+    int bench_prompt_tokens = 32, bench_new_tokens = 32, bench_warmup = 1, bench_repeats = 3;
     // Stops (as an interruption would) after this many cells have been computed in this run;
     // 0: never. For tests of resuming.
     int stop_after_cells = 0;
@@ -51,9 +56,9 @@ struct PruneStudyResult {
 
 PruneStudyResult run_prune_study(const PruneStudyOptions& options);
 
-// The inference benchmark of one model folder, recorded beside its scores. `greenmoe bench`
-// (src/greenmoe/bench/) is the measurement to call here; until it is wired in, this returns
-// null and the table's benchmark columns stay empty.
-nlohmann::json measure_inference(const std::filesystem::path& model_dir);
+// The inference benchmark of one model (greenmoe bench's protocol at batch 1): time to first
+// token, tokens/s, peak-free timings as `bench` reports them; null when options.benchmark is
+// off.
+nlohmann::json measure_inference(const LanguageModel& model, const PruneStudyOptions& options);
 
 }  // namespace greenmoe::moeits
