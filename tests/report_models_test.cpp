@@ -169,6 +169,12 @@ TEST(ModelsView, AccuracyIsTheMeanOfTheCommonTasksAndEvalFilesFindTheirModel) {
     EXPECT_NEAR(*view.models[0].accuracy, (0.62 + 0.70) / 2, 1e-12);
     EXPECT_FALSE(view.models[6].accuracy.has_value());
     EXPECT_EQ(view.models[1].label, "naee-25");
+    // A path relative to where bench ran: the eval files are found through model_absolute.
+    std::vector<BenchRow> moved = rows;
+    moved[0].model = "elsewhere/original";
+    const ModelsView found = build_models_view(moved, 1);
+    EXPECT_EQ(found.models[0].label, "original");
+    EXPECT_NEAR(*found.models[0].accuracy, (0.62 + 0.70) / 2, 1e-12);
 
     // An extra result for the model without one, found by the model it evaluated.
     testing::write_text_file(

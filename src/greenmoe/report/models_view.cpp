@@ -111,6 +111,7 @@ struct Figure {
     Better x_better, y_better;
     double (*x)(const ModelEntry&);
     double (*y)(const ModelEntry&);
+    double x_scale = 1.0;  // x is plotted × this (J → mJ where the figures are small)
 };
 
 double accuracy_of(const ModelEntry& m) {
@@ -129,7 +130,7 @@ std::optional<std::string> pareto_plot(const ModelsView& view, const Figure& f,
     std::vector<double> xs, ys;
     for (const auto& m : view.models) {
         if (!m.bench.ok) continue;
-        const double x = f.x(m), y = f.y(m);
+        const double x = f.x(m) * f.x_scale, y = f.y(m);
         if (!std::isfinite(x) || !std::isfinite(y)) continue;
         shown.push_back(&m);
         xs.push_back(x);
@@ -332,7 +333,10 @@ ModelsView build_models_view(const std::vector<BenchRow>& rows, int batch,
         m.eval_files.push_back(file.string());
     };
     for (auto& m : view.models) {
-        for (const auto& file : evals_beside(m.bench.model)) add_eval(m, file);
+        // The absolute path: the report may run from another folder than the bench did.
+        const std::string& folder =
+            m.bench.model_absolute.empty() ? m.bench.model : m.bench.model_absolute;
+        for (const auto& file : evals_beside(folder)) add_eval(m, file);
     }
     for (const auto& file : eval_files) {
         const Json j = Json::parse(read_file(file), nullptr, false);
@@ -410,15 +414,28 @@ std::string render_models_html(const ModelsView& view, const std::string& title)
     for (const auto& w : view.warnings)
         body += fmt::format("<p class=\"lead\">Note: {}.</p>\n", escape_xml(w));
     body += "<h2 class=\"section\" id=\"models-table\">Models</h2>\n";
+    // Many columns: the table scrolls sideways rather than pushing the page wider.
+    body += "<div style=\"overflow-x:auto\">\n";
     body += models_table(view);
+    body += "</div>\n";
 
+    // Tiny models use millijoules or microjoules per token: tick labels stay short.
+    double max_j = 0.0;
+    for (const auto& m : view.models) {
+        if (m.bench.ok && std::isfinite(j_per_token_of(m)))
+            max_j = std::max(max_j, j_per_token_of(m));
+    }
+    const double energy_scale = max_j >= 0.1 || max_j == 0.0 ? 1.0 : max_j >= 1e-4 ? 1e3 : 1e6;
+    const char* energy_label = energy_scale == 1.0   ? "J/token"
+                               : energy_scale == 1e3 ? "mJ/token"
+                                                     : "µJ/token";
     const std::vector<std::pair<Figure, std::string>> figures = {
-        {{"plot-acc-energy", "Accuracy against energy per token", "J/token", "accuracy",
-          Better::Lower, Better::Higher, j_per_token_of, accuracy_of},
+        {{"plot-acc-energy", "Accuracy against energy per token", energy_label, "accuracy",
+          Better::Lower, Better::Higher, j_per_token_of, accuracy_of, energy_scale},
          "Up and to the left is better."},
-        {{"plot-speed-energy", "Decode speed against energy per token", "J/token",
+        {{"plot-speed-energy", "Decode speed against energy per token", energy_label,
           "decode tokens/s", Better::Lower, Better::Higher, j_per_token_of,
-          [](const ModelEntry& m) { return m.bench.decode_tokens_per_s; }},
+          [](const ModelEntry& m) { return m.bench.decode_tokens_per_s; }, energy_scale},
          "Up and to the left is better."},
         {{"plot-acc-memory", "Accuracy against peak memory", "peak RSS (GiB)", "accuracy",
           Better::Lower, Better::Higher,
