@@ -359,6 +359,29 @@ TEST(BenchCommand, FailedModelIsARowAndTheOthersAreMeasured) {
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
 }
 
+// A greenmoe GPT checkpoint goes through the same protocol; --no-energy leaves the energy
+// figures out (not zero) and writes no emissions.csv.
+TEST(BenchCommand, GreenmoeCheckpointWithoutEnergy) {
+    TempDir tmp;
+    const fs::path model = fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hellaswag/tiny_gpt2";
+    const auto r = testing::run_command(
+        testing::greenmoe_binary().string() + " bench -q --no-energy --model '" + model.string() +
+        "' --tokenizer '" + testing::tokenizer_dir().string() +
+        "' --prompt-tokens 5 --new-tokens 4 --batch 3 --repeats 1 -o '" + (tmp / "out").string() +
+        "' 2>&1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::vector<BenchRow> rows = read_bench_rows(tmp / "out" / "bench.jsonl");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_TRUE(rows[0].ok);
+    EXPECT_EQ(rows[0].prompt_tokens_per_run, 15);
+    EXPECT_EQ(rows[0].generated_tokens_per_run, 12);
+    EXPECT_TRUE(rows[0].energy_source.empty());
+    EXPECT_FALSE(rows[0].stable.has_value());  // one repeat: no spread to judge
+    const std::string json = testing::read_text_file(tmp / "out" / "bench.jsonl");
+    EXPECT_NE(json.find("\"j_per_token\":null"), std::string::npos) << json;
+    EXPECT_FALSE(fs::exists(tmp / "out" / "emissions.csv"));
+}
+
 TEST(BenchCommand, HelpAndUsageErrors) {
     const std::string bin = testing::greenmoe_binary().string();
     auto r = testing::run_command(bin + " bench --help");

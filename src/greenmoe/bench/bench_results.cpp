@@ -143,16 +143,19 @@ nlohmann::ordered_json bench_row_json(const BenchRow& r) {
     j["run_s"] = number(r.run_s);
     j["prefill_tokens_per_s"] = number(r.prefill_tokens_per_s);
     j["decode_tokens_per_s"] = number(r.decode_tokens_per_s);
-    j["window_s"] = number(r.window_s);
-    j["energy_j"] = number(r.energy_j);
-    j["j_per_token"] = number(r.j_per_token);
-    j["j_per_response"] = number(r.j_per_response);
-    j["average_power_w"] = number(r.average_power_w);
-    j["co2e_g_per_1000_responses"] = number(r.co2e_g_per_1000_responses);
+    // Without a monitor (--no-energy) nothing was measured: null, not 0.
+    const bool metered = !r.energy_source.empty();
+    auto energy = [metered](double v) { return metered ? number(v) : Ordered(nullptr); };
+    j["window_s"] = energy(r.window_s);
+    j["energy_j"] = energy(r.energy_j);
+    j["j_per_token"] = energy(r.j_per_token);
+    j["j_per_response"] = energy(r.j_per_response);
+    j["average_power_w"] = energy(r.average_power_w);
+    j["co2e_g_per_1000_responses"] = energy(r.co2e_g_per_1000_responses);
     j["energy_measured"] = r.energy_measured;
     j["energy_source"] = r.energy_source;
     j["location"] = r.location;
-    j["pue"] = number(r.pue);
+    j["pue"] = energy(r.pue);
     j["idle_power_w"] = optional_number(r.idle_power_w);
     j["cv_run_s"] = optional_number(r.cv_run_s);
     j["cv_energy_j"] = optional_number(r.cv_energy_j);
