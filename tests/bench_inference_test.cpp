@@ -298,6 +298,38 @@ TEST(BenchSuite, ReductionsAgainstTheBaselineRowOfTheSameBatch) {
     }
 }
 
+// Idle power comes from counters only: a measured meter of known power gives it, an estimate
+// gives none.
+TEST(BenchSuite, IdlePowerOnlyWhereACounterMeasures) {
+    testing::ScopedThreads threads(1);
+    TempDir tmp;
+    BenchSuite suite;
+    suite.models = {olmoe_with_tokenizer(tmp, "olmoe").string()};
+    suite.protocol = tiny_protocol();
+    suite.protocol.batches = {1};
+    suite.protocol.repeats = 1;
+    suite.idle_seconds = 0.02;
+    const std::function<double()> clock = [] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    };
+    for (const bool measured : {true, false}) {
+        std::vector<std::unique_ptr<EnergyMeter>> meters;
+        meters.push_back(std::make_unique<ConstantPowerMeter>(42.0, measured));
+        EnergyMonitor monitor(std::move(meters), test_carbon(), MonitorSettings{0.0, clock});
+        const BenchOutcome out = run_bench_suite(suite, {&monitor, clock});
+        ASSERT_EQ(out.rows.size(), 1u);
+        ASSERT_TRUE(out.rows[0].ok) << out.rows[0].error;
+        EXPECT_EQ(out.rows[0].energy_measured, measured);
+        if (measured) {
+            ASSERT_TRUE(out.rows[0].idle_power_w.has_value());
+            EXPECT_NEAR(*out.rows[0].idle_power_w, 42.0, 42.0 * 1e-6);
+        } else {
+            EXPECT_FALSE(out.rows[0].idle_power_w.has_value());
+        }
+    }
+}
+
 TEST(BenchResults, JsonRoundTripAndCsvColumns) {
     BenchRow r;
     r.model = "m,1";
