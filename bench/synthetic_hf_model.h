@@ -2,6 +2,7 @@
 // config.json and bf16 random weights (model.safetensors) that HfModel loads like a download.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -80,7 +81,8 @@ inline void write_model(const Shape& s, int layers, int vocab, const std::filesy
     }
     std::ofstream(dir / "config.json") << cfg.dump(2);
 
-    Pool pool(size_t{1} << 25);
+    // Every tensor takes a slice: the pool holds the largest (the embedding, vocab × hidden).
+    Pool pool(std::max(size_t{1} << 25, size_t(vocab) * size_t(kHidden) + 1));
     const auto h = kHidden;
     const auto norm = ones(size_t(h));
     std::vector<greenmoe::TensorToWrite> t;

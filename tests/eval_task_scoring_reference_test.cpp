@@ -1,5 +1,5 @@
-// Benchmark tasks end to end on a tiny GPT-2 against an independent float64 scorer that
-// scores the requests lm-evaluation-harness built (tools/fixtures/
+// Benchmark tasks end to end on a tiny GPT-2 and a tiny OLMoE against an independent float64
+// scorer that scores the requests lm-evaluation-harness built (tools/fixtures/
 // make_task_scoring_reference.py): log-likelihoods, acc, acc_norm, their standard errors,
 // LAMBADA's perplexity and MMLU's group averages, 0-shot and few-shot.
 #include <gtest/gtest.h>
@@ -37,11 +37,32 @@ void expect_metric(const MetricValue& got, const nlohmann::json& want, const std
     }
 }
 
-TEST(TaskScoringReference, EveryTaskRunMatchesTheFloat64Scorer) {
-    const auto reference = nlohmann::json::parse(read_file(fixtures() / "scoring_reference.json"));
-    const auto model =
-        open_language_model(fs::path(GREENMOE_SOURCE_DIR) / reference["model"].get<std::string>(),
-                            testing::tokenizer_dir().string());
+// The reference's model: the tiny GPT-2 with GPT-2's BPE, or a Hugging Face fixture with the
+// reference's tokenizer and its window widened as the reference ran it.
+std::unique_ptr<LanguageModel> reference_model(const nlohmann::json& reference,
+                                               const testing::TempDir& tmp) {
+    const fs::path root = GREENMOE_SOURCE_DIR;
+    const fs::path model = root / reference.at("model").get<std::string>();
+    if (!reference.contains("tokenizer")) {
+        return open_language_model(model, testing::tokenizer_dir().string());
+    }
+    const fs::path dir = tmp / "model";
+    fs::copy(model, dir);
+    fs::copy(root / reference["tokenizer"].get<std::string>(), dir);
+    auto config = nlohmann::json::parse(read_file(dir / "config.json"));
+    config["max_position_embeddings"] = reference.at("max_length");
+    testing::write_text_file(dir / "config.json", config.dump());
+    return open_language_model(dir);
+}
+
+// The tiny GPT-2 (F16 weights) and the tiny OLMoE (F32), each against its float64 scorer.
+class TaskScoringReference : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TaskScoringReference, EveryTaskRunMatchesTheFloat64Scorer) {
+    const auto reference = nlohmann::json::parse(read_file(fixtures() / GetParam()));
+    testing::TempDir tmp;
+    const auto model = reference_model(reference, tmp);
+    ASSERT_EQ(model->max_length(), reference.at("max_length").get<int>());
     TaskScoringOptions quiet;
     quiet.progress = false;
     for (const auto& [task, runs] : reference.at("tasks").items()) {
@@ -77,7 +98,7 @@ TEST(TaskScoringReference, EveryTaskRunMatchesTheFloat64Scorer) {
                 const ScoredItem& s = got.items[i];
                 ASSERT_EQ(s.loglik.size(), w["loglik"].size()) << what << " doc " << i;
                 for (size_t c = 0; c < s.loglik.size(); ++c) {
-                    // float32 model on F16 weights against float64: sums of up to ~20 tokens.
+                    // float32 arithmetic against float64: sums of up to ~100 tokens.
                     EXPECT_NEAR(s.loglik[c], w["loglik"][c].get<double>(), 2e-3)
                         << what << " doc " << i << " choice " << c;
                     EXPECT_EQ(bool(s.greedy[c]), w["greedy"][c].get<bool>())
@@ -111,6 +132,10 @@ TEST(TaskScoringReference, EveryTaskRunMatchesTheFloat64Scorer) {
         }
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, TaskScoringReference,
+                         ::testing::Values("scoring_reference.json",
+                                           "scoring_reference_olmoe.json"));
 
 // `greenmoe eval --task a,b --num-fewshot N`: the harness's results file, one sample line
 // per document, only the metrics each task lists, and command-line errors with status 2.
