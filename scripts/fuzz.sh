@@ -28,6 +28,7 @@ seeds() {  # seeds TARGET: the files its corpus starts from
     fuzz_config_json) ls configs/*.json "$shared"/hf-fixtures/*_config.json ;;
     fuzz_log_jsonl) ls fuzz/seeds/log.jsonl ;;
     fuzz_tokenizer_json) ls "$shared"/hf-tokenizers/tiny_*.json ;;
+    fuzz_parquet) ls tests/fixtures/parquet/*.parquet ;;
   esac 2>/dev/null || true
 }
 
