@@ -17,8 +17,8 @@
 #include "greenmoe/eval/hf_hellaswag.h"
 #include "greenmoe/eval/hf_perplexity.h"
 #include "greenmoe/eval/hf_text.h"
-#include "greenmoe/eval/perplexity_data.h"
 #include "greenmoe/eval/language_model.h"
+#include "greenmoe/eval/perplexity_data.h"
 #include "greenmoe/eval/val_loss.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/output_paths.h"
@@ -38,6 +38,7 @@ struct EvalArgs {
     std::string val_data;
     int64_t limit = 0, val_tokens = 0;
     int batch_items = 16, batch_size = 8, context = 0, stride = 0, num_fewshot = -1;
+    int64_t batch_tokens = 1024;
     uint64_t fewshot_seed = 1234;
     std::string log_samples;
     bool quiet = false;
@@ -196,6 +197,7 @@ nlohmann::json run_benchmark_tasks(const EvalArgs& args) {
     options.tasks.cache_dir = resolve_data_locations({"", args.cache_dir, ""}).cache_dir;
     options.progress = !args.quiet;
     options.log_samples = args.log_samples;
+    options.batch_tokens = args.batch_tokens;
     const auto model = open_language_model(args.model, args.tokenizer);
     return run_harness_tasks(*model, names, options);
 }
@@ -254,6 +256,11 @@ void register_eval(CLI::App& app) {
                     "GPT-2 BPE folder (encoder.json, vocab.bpe) for greenmoe models; a "
                     "tokenizer.json or its folder for a Hugging Face model (default: the model's)");
     cmd->add_option("--batch-items", args->batch_items, "HellaSwag items scored together")
+        ->check(positive_count())
+        ->capture_default_str();
+    cmd->add_option("--batch-tokens", args->batch_tokens,
+                    "--task runs: documents scored together until their requests hold this many "
+                    "tokens (1: one at a time); the scores do not depend on it")
         ->check(positive_count())
         ->capture_default_str();
     cmd->add_option("--val-data", args->val_data,

@@ -100,6 +100,7 @@ nlohmann::json run_harness_tasks(const LanguageModel& model, const std::vector<s
         check(!docs.empty(), "{}: no documents to evaluate", name);
         TaskScoringOptions scoring;
         scoring.progress = options.progress;
+        scoring.batch_tokens = options.batch_tokens;
         TaskScores t = score_task(model, name, docs, info.kind, scoring);
         // Only the metrics the task's YAML lists (BoolQ, WinoGrande, RTE, MMLU: acc only).
         const auto listed = [&](const std::string& metric) {

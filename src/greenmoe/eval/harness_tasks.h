@@ -15,6 +15,7 @@ namespace greenmoe {
 struct HarnessRunOptions {
     tasks::TaskOptions tasks;
     bool progress = true;
+    int64_t batch_tokens = 1024;  // documents scored together (TaskScoringOptions)
     // One JSON object per document (its fields, the requests, log-likelihoods, prediction,
     // metrics), as the harness's --log_samples writes them; empty: none.
     std::filesystem::path log_samples;
