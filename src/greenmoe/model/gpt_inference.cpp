@@ -271,6 +271,7 @@ const float* GptInference::forward(const int* tokens, const int* slot, const int
             moe_of_layer_[size_t(l)]->forward(sub_out_.data(), ln_.data(), w.moe, N, false,
                                               model_.moe_bias_row(l, false),
                                               rng_key(0, static_cast<uint64_t>(l)));
+            if (moe_observer_) moe_observer_(l, *moe_of_layer_[size_t(l)], ln_.data(), N);
         } else {
             float* pre = fch_.data();
             float* act = fch_.data() + size_t(N) * 4 * C;

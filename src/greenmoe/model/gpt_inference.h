@@ -3,6 +3,7 @@
 // ones, so generating N tokens costs N single-position steps instead of N growing prefixes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -39,6 +40,11 @@ class GptInference {
     const float* forward(const int* tokens, const int* slot, const int* start, const int* count,
                          int B, Logits logits);
 
+    // Called after every routed MLP of later forwards with its block, the MLP (its last
+    // forward's routing and expert rows), its input [N, C] and N. Empty (the default): none.
+    using MoeObserver = std::function<void(int layer, const MoeMlp& moe, const float* x, int N)>;
+    void set_moe_observer(MoeObserver observer) { moe_observer_ = std::move(observer); }
+
     // Copies positions [0, len) of slot src's cache to slot dst (a shared prefix).
     void copy_prefix(int src, int dst, int len);
 
@@ -66,6 +72,7 @@ class GptInference {
     // of that count (no state across calls); moe_of_layer_ points each block at its own.
     std::vector<std::unique_ptr<MoeMlp>> moe_;
     std::vector<MoeMlp*> moe_of_layer_;
+    MoeObserver moe_observer_;
     std::unique_ptr<MoeRouter> router_;  // shared by every MoA attention
     AlignedBuffer moa_q_, moa_out_;      // [N·K, C]
 };

@@ -62,6 +62,15 @@ class MoeMlp {
     // Selections of the last forward, for tests: [N, K] expert ids and whether each choice
     // reached an expert (admitted) — -1 / 0 where there is none.
     int choices_per_token() const { return K_; }
+    int experts() const { return E_; }
+    // The last forward's routed rows, for statistics (the pruning calibration pass):
+    // row_of()[n·K + j] is the gathered row of token n's j-th choice (−1: none), expert_rows()
+    // those rows' expert outputs [rows, C] before their gate, gates() the weights [N, K] that
+    // combine them. condmlp has no per-expert output rows.
+    bool has_expert_rows() const { return kind_ != MoeKind::CondMlp; }
+    const std::vector<int>& row_of() const { return row_of_; }
+    const float* expert_rows() const { return out_.data(); }
+    const std::vector<float>& gates() const { return router_.gate(); }
     const std::vector<int>& choice() const { return router_.choice(); }
     const std::vector<uint8_t>& admitted() const { return admitted_; }
 

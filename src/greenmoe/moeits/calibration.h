@@ -36,6 +36,8 @@ struct LayerCalibration {
     std::vector<double> gate_sum;        // [E] Σ g̃ over the expert's slots
     std::vector<double> norm_sum;        // [E] Σ ‖expert output‖₂ over its slots
     std::vector<double> gated_norm_sum;  // [E] Σ g̃ · ‖expert output‖₂ over its slots
+    // False where the engine gives routing only (greenmoe's condmlp): the sums above stay 0.
+    bool has_outputs = true;
 
     // NAEE (only with CalibrationOptions::naee). Per token t: y_e(t) = expert e's output on t
     // (every expert), Z(t) = Σ_k w_k y_{e_k}(t) the routed part of the layer's output (the
@@ -74,6 +76,13 @@ std::vector<int32_t> read_calibration_tokens(const std::string& pattern, int64_t
 // Runs the calibration tokens through a Hugging Face model (its observer set for the pass
 // and cleared after) and returns every MoE layer's statistics.
 Calibration calibrate(hf::HfModel& model, const CalibrationOptions& options);
+
+// A greenmoe checkpoint (weights file, checkpoint or run folder) through greenmoe's own
+// engine in evaluation mode (no capacity limits): routed slots, gate weights and expert
+// output norms (condmlp layers, whose experts are biases of one shared MLP, give counts
+// only). NAEE's statistics are Hugging Face only: refused here.
+Calibration calibrate_greenmoe(const std::filesystem::path& model,
+                               const CalibrationOptions& options);
 
 // The same for the model in `model_dir` (a Hugging Face folder).
 Calibration calibrate(const std::filesystem::path& model_dir, const CalibrationOptions& options);

@@ -6,63 +6,9 @@
 #include <memory>
 
 #include "greenmoe/core/error.h"
-#include "greenmoe/eval/val_loss.h"
-#include "greenmoe/model/model_loader.h"
 #include "greenmoe/moeits/prune_rule.h"
 
 namespace greenmoe::moeits {
-
-namespace {
-
-// A greenmoe checkpoint through its own engine: how often the calibration tokens choose each
-// expert of every routed MLP, as per-block statistics holding counts only.
-Calibration greenmoe_routing_counts(const SimplifyOptions& options) {
-    const std::unique_ptr<GptModel> probe = load_model(options.model, 1, 1);
-    int T = std::min(256, probe->config().block_size);
-    if (options.calibration_sequence_length > 0) {
-        T = std::min(T, options.calibration_sequence_length);
-    }
-    Calibration result;
-    // Refuses missing or empty shards and ids beyond the vocabulary before the model runs.
-    const std::vector<int32_t> ids = read_calibration_tokens(
-        options.calibration_data, std::max<int64_t>(T, options.calibration_tokens),
-        probe->config().vocab_size, &result.files);
-    const std::unique_ptr<GptModel> model = load_model(options.model, 8, T);
-    model->set_training(false);
-    model->set_capacity_limits(false);
-    const ValidationSet set(options.calibration_data, T,
-                            std::max<int64_t>(T, options.calibration_tokens));
-    std::vector<int> inputs(size_t(8) * T), targets(inputs.size());
-    for (size_t first = 0; first < set.num_sequences(); first += 8) {
-        const size_t n = std::min<size_t>(8, set.num_sequences() - first);
-        for (size_t i = 0; i < n; ++i) {
-            set.sequence(first + i, inputs.data() + i * T, targets.data() + i * T);
-        }
-        model->forward(inputs.data(), nullptr, static_cast<int>(n), T);
-        for (int i = 0; i < model->num_moe_layers(); ++i) {
-            if (model->moe_is_attention(i)) continue;
-            const std::vector<int64_t>& c = model->moe_stats(i).counts;
-            const int block = model->moe_block(i);
-            auto it = std::find_if(result.layers.begin(), result.layers.end(),
-                                   [&](const LayerCalibration& l) { return l.layer == block; });
-            if (it == result.layers.end()) {
-                LayerCalibration l;
-                l.layer = block;
-                l.n_experts = static_cast<int>(c.size());
-                l.count.assign(c.size(), 0);
-                result.layers.push_back(std::move(l));
-                it = result.layers.end() - 1;
-            }
-            for (size_t e = 0; e < c.size(); ++e) it->count[e] += c[e];
-        }
-        result.tokens += static_cast<int64_t>(n) * T;
-        result.sequences += static_cast<int>(n);
-    }
-    result.sequence_length = T;
-    return result;
-}
-
-}  // namespace
 
 void check_keep_fits(const SimplifyOptions& options, const MoeModel& model) {
     if (!options.keep) return;
@@ -82,23 +28,22 @@ std::optional<Calibration> calibrate_for(const SimplifyOptions& options, const M
                 "--criterion {} needs calibration data: --calibration-data <token shards> (e.g. "
                 "the run's validation shards, tokenized for this model)",
                 name);
-    if (model.is_greenmoe()) {
-        usage_check(criterion.kind() == Criterion::Frequency,
-                    "--criterion {} needs expert outputs, which the calibration pass collects on "
-                    "Hugging Face models; on greenmoe checkpoints ({}) it counts routing only: "
-                    "use frequency",
-                    name, options.model.string());
-        return greenmoe_routing_counts(options);
-    }
-    usage_check(std::filesystem::is_directory(options.model),
-                "--criterion {} runs the model: give --model as a Hugging Face folder "
-                "(config.json beside the weights), not {}",
-                name, options.model.string());
     CalibrationOptions c;
     c.data = options.calibration_data;
     c.tokens = options.calibration_tokens;
     c.sequence_length = options.calibration_sequence_length;
     c.naee = criterion.needs_reconstruction();
+    if (model.is_greenmoe()) {
+        usage_check(!c.naee,
+                    "--criterion naee runs on Hugging Face models (greenmoe's engine does not "
+                    "give every expert's output on every token); {} is a greenmoe checkpoint",
+                    options.model.string());
+        return calibrate_greenmoe(options.model, c);
+    }
+    usage_check(std::filesystem::is_directory(options.model),
+                "--criterion {} runs the model: give --model as a Hugging Face folder "
+                "(config.json beside the weights), not {}",
+                name, options.model.string());
     return calibrate(options.model, c);
 }
 

@@ -14,9 +14,9 @@ namespace greenmoe::moeits {
 // otherwise "prune" to an unchanged copy.
 void check_keep_fits(const SimplifyOptions& options, const MoeModel& model);
 
-// The calibration statistics the criterion needs (nullopt when it needs none). Hugging Face
-// models run through the HF engine with every statistic; greenmoe checkpoints give routing
-// counts only, so there they serve frequency and refuse ean, reap and naee.
+// The calibration statistics the criterion needs (nullopt when it needs none): Hugging Face
+// models through the HF engine, greenmoe checkpoints through greenmoe's (frequency, ean and
+// reap; naee's reconstruction statistics are Hugging Face only).
 std::optional<Calibration> calibrate_for(const SimplifyOptions& options, const MoeModel& model,
                                          const ExpertCriterion& criterion);
 

@@ -72,6 +72,10 @@ class CalibrationScore : public ExpertCriterion {
     std::vector<double> scores(const LayerContext& c) const override {
         const LayerCalibration& s = calibration_of(c, kind_);
         if (kind_ == Criterion::Frequency) return frequency_scores(s);
+        check(s.has_outputs,
+              "layer {}: criterion {} needs the experts' outputs, which this layer's engine does "
+              "not give (greenmoe condmlp experts are biases of one shared MLP): use frequency",
+              s.layer, criterion_name(kind_));
         if (kind_ == Criterion::Ean) return ean_scores(s);
         return reap_scores(s);
     }
