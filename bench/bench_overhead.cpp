@@ -14,28 +14,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "greenmoe/bench/inference_bench.h"
 #include "greenmoe/bench/latency_stats.h"
-#include "greenmoe/core/half.h"
 #include "greenmoe/energy/energy_monitor.h"
 #include "greenmoe/eval/hf_decode_batch.h"
 #include "greenmoe/hf/hf_model.h"
-#include "greenmoe/io/safetensors.h"
+#include "synthetic_hf_model.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using greenmoe::DType;
-
-constexpr int64_t kHidden = 2048, kHeads = 16, kExperts = 64, kExpertInter = 1024, kTopK = 8;
 
 struct Options {
     int layers = 2, prompt = 32, tokens = 64, pairs = 6, vocab = 4096;
@@ -43,79 +35,6 @@ struct Options {
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Random bf16 values, one pool that every tensor takes a slice of (as bench/hf_moe_throughput).
-class Pool {
-  public:
-    explicit Pool(size_t count) : values_(count) {
-        std::mt19937 rng(7);
-        std::uniform_real_distribution<float> dist(-0.04f, 0.04f);
-        for (auto& v : values_) v = greenmoe::f32_to_bf16(dist(rng));
-    }
-    const void* take(size_t count) {
-        if (next_ + count > values_.size()) next_ = (next_ * 7 + 13) % (values_.size() - count);
-        const void* p = values_.data() + next_;
-        next_ += count / 3 + 1;
-        return p;
-    }
-
-  private:
-    std::vector<uint16_t> values_;
-    size_t next_ = 0;
-};
-
-// An OLMoE-1B-7B-shaped Hugging Face folder (the writer of bench/hf_moe_throughput, OLMoE only).
-void write_olmoe(const Options& o, const fs::path& dir) {
-    fs::create_directories(dir);
-    const nlohmann::json cfg = {{"model_type", "olmoe"},
-                                {"hidden_size", kHidden},
-                                {"num_hidden_layers", o.layers},
-                                {"num_attention_heads", kHeads},
-                                {"num_key_value_heads", kHeads},
-                                {"vocab_size", o.vocab},
-                                {"rms_norm_eps", 1e-6},
-                                {"rope_theta", 1e4},
-                                {"max_position_embeddings", 4096},
-                                {"tie_word_embeddings", false},
-                                {"hidden_act", "silu"},
-                                {"num_experts", kExperts},
-                                {"num_experts_per_tok", kTopK},
-                                {"norm_topk_prob", false},
-                                {"intermediate_size", kExpertInter},
-                                {"torch_dtype", "bfloat16"}};
-    std::ofstream(dir / "config.json") << cfg.dump(2);
-    Pool pool(size_t{1} << 25);
-    const std::vector<uint16_t> norm(size_t(kHidden), greenmoe::f32_to_bf16(1.0f));
-    std::vector<greenmoe::TensorToWrite> t;
-    auto add = [&](std::string name, int64_t rows, int64_t cols) {
-        t.push_back({std::move(name), DType::BF16, {rows, cols}, pool.take(size_t(rows * cols))});
-    };
-    auto add_norm = [&](std::string name) {
-        t.push_back({std::move(name), DType::BF16, {kHidden}, norm.data()});
-    };
-    add("model.embed_tokens.weight", o.vocab, kHidden);
-    add("lm_head.weight", o.vocab, kHidden);
-    add_norm("model.norm.weight");
-    for (int l = 0; l < o.layers; ++l) {
-        std::string p = "model.layers.";
-        p += std::to_string(l) + ".";
-        add_norm(p + "input_layernorm.weight");
-        add_norm(p + "post_attention_layernorm.weight");
-        for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj"})
-            add(p + "self_attn." + proj + ".weight", kHidden, kHidden);
-        add_norm(p + "self_attn.q_norm.weight");
-        add_norm(p + "self_attn.k_norm.weight");
-        add(p + "mlp.gate.weight", kExperts, kHidden);
-        for (int e = 0; e < kExperts; ++e) {
-            std::string x = p + "mlp.experts.";
-            x += std::to_string(e) + ".";
-            add(x + "gate_proj.weight", kExpertInter, kHidden);
-            add(x + "up_proj.weight", kExpertInter, kHidden);
-            add(x + "down_proj.weight", kHidden, kExpertInter);
-        }
-    }
-    greenmoe::write_safetensors(dir / "model.safetensors", t);
 }
 
 // The loop `greenmoe bench` measures, with nothing measured: prefill, then greedy steps.
@@ -170,7 +89,7 @@ int main(int argc, char** argv) {
             "threads %d, load average %.2f at start; OLMoE shape, %d layers, vocab %d, "
             "prompt %d, %d new tokens, %d pairs\n",
             omp_get_max_threads(), load[0], o.layers, o.vocab, o.prompt, o.tokens, o.pairs);
-        write_olmoe(o, dir);
+        bench::write_model(bench::kOlmoe, o.layers, o.vocab, dir);
         const greenmoe::hf::HfModel model = greenmoe::hf::HfModel::load(dir);
         const greenmoe::DecoderFactory start = [&](int batch, int max_len) {
             return greenmoe::hf_decode_batch(model, batch, max_len);
