@@ -143,28 +143,10 @@ TEST(BenchProtocol, FakeMeterOfKnownPowerGivesTheExpectedJoules) {
     EXPECT_TRUE(m.energy->measured);
 }
 
-// A tiny OLMoE with a tokenizer (as tests/hf_eval_test.cpp builds it).
+// A tiny OLMoE with a tokenizer, in tmp/name.
 fs::path olmoe_with_tokenizer(const TempDir& tmp, const std::string& name) {
-    const fs::path dir = tmp / name;
-    fs::copy(fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "hf-models" / "olmoe", dir);
-    Json tok = Json::parse(testing::read_text_file(testing::shared_data() / "hf-tokenizers" /
-                                                   "tiny_bpe_metaspace_tokenizer.json"));
-    const std::vector<std::string> pieces = {"<unk>", "<s>", "</s>", "▁",  "a",    "b",
-                                             "c",     "d",   "e",    "h",  "t",    "▁a",
-                                             "▁t",    "th",  "▁th",  "e▁", "▁the▁"};
-    Json vocab = Json::object();
-    for (size_t i = 0; i < pieces.size(); ++i) vocab[pieces[i]] = i;
-    tok["model"]["vocab"] = vocab;
-    tok["model"]["merges"] = Json::parse(
-        R"([["▁", "a"], ["▁", "t"], ["t", "h"], ["▁t", "h"], ["e", "▁"], ["▁th", "e▁"]])");
-    tok["model"]["byte_fallback"] = false;
-    tok["model"]["fuse_unk"] = false;
-    auto& decoders = tok["decoder"]["decoders"];
-    decoders.erase(1);  // ByteFallback: no byte tokens here
-    testing::write_text_file(dir / "tokenizer.json", tok.dump());
-    testing::write_text_file(dir / "tokenizer_config.json",
-                             R"({"bos_token": "<s>", "eos_token": "</s>"})");
-    return dir;
+    fs::create_directories(tmp / name);
+    return testing::hf_model_with_tokenizer(tmp / name, "olmoe");
 }
 
 BenchProtocol tiny_protocol() {

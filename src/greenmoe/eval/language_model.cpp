@@ -32,6 +32,16 @@ void check_request(std::span<const int32_t> context,
     }
 }
 
+// The ids a tokenizer knows: a padded embedding's ids past its vocabulary decode to nothing,
+// as transformers decodes them.
+std::vector<int> known_ids(std::span<const int32_t> ids, int vocab) {
+    std::vector<int> known;
+    for (const int32_t id : ids) {
+        if (id < vocab) known.push_back(id);
+    }
+    return known;
+}
+
 class GreenmoeLanguageModel : public LanguageModel {
   public:
     GreenmoeLanguageModel(const fs::path& path, const std::string& tokenizer)
@@ -59,11 +69,7 @@ class GreenmoeLanguageModel : public LanguageModel {
 
     int vocab_size() const override { return model_->config().vocab_size; }
     std::string decode(std::span<const int32_t> ids) const override {
-        std::vector<int> known;
-        for (const int32_t id : ids) {
-            if (id < tokenizer_.vocab_size()) known.push_back(id);
-        }
-        return tokenizer_.decode(known);
+        return tokenizer_.decode(known_ids(ids, tokenizer_.vocab_size()));
     }
     std::vector<int32_t> encode_prompt(const std::string& text) const override {
         if (text.empty()) return {tokenizer_.eot_token()};
@@ -314,11 +320,7 @@ class HfLanguageModel : public LanguageModel {
 
     int vocab_size() const override { return model_.config().vocab_size; }
     std::string decode(std::span<const int32_t> ids) const override {
-        std::vector<int> known;
-        for (const int32_t id : ids) {
-            if (id < tokenizer_.vocab_size()) known.push_back(id);
-        }
-        return tokenizer_.decode(known);
+        return tokenizer_.decode(known_ids(ids, tokenizer_.vocab_size()));
     }
     std::vector<int32_t> encode_prompt(const std::string& text) const override {
         std::vector<int32_t> ids;
