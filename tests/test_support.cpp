@@ -14,8 +14,6 @@
 
 #include <zlib.h>
 
-#include <nlohmann/json.hpp>
-
 #include "greenmoe/text/tokenizer_files.h"
 
 namespace greenmoe::testing {
@@ -96,31 +94,11 @@ std::string read_text_file(const std::filesystem::path& path) {
 std::filesystem::path hf_model_with_tokenizer(const std::filesystem::path& into,
                                               const std::string& name) {
     namespace fs = std::filesystem;
-    using Json = nlohmann::json;
+    const fs::path fixtures = fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures";
     const fs::path dir = into / name;
-    fs::copy(fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "hf-models" / name, dir);
-    Json tok = Json::parse(
-        read_text_file(shared_data() / "hf-tokenizers" / "tiny_bpe_metaspace_tokenizer.json"));
-    const std::vector<std::string> pieces = {"<unk>", "<s>", "</s>", "▁",  "a",    "b",
-                                             "c",     "d",   "e",    "h",  "t",    "▁a",
-                                             "▁t",    "th",  "▁th",  "e▁", "▁the▁"};
-    Json vocab = Json::object();
-    for (size_t i = 0; i < pieces.size(); ++i) vocab[pieces[i]] = i;
-    tok["model"]["vocab"] = vocab;
-    tok["model"]["merges"] = Json::parse(
-        R"([["▁", "a"], ["▁", "t"], ["t", "h"], ["▁t", "h"], ["e", "▁"], ["▁th", "e▁"]])");
-    tok["model"]["byte_fallback"] = false;
-    tok["model"]["fuse_unk"] = false;
-    auto& decoders = tok["decoder"]["decoders"];
-    decoders.erase(1);  // ByteFallback: no byte tokens here
-    tok["post_processor"] = Json::parse(R"({"type": "TemplateProcessing",
-        "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
-                   {"Sequence": {"id": "A", "type_id": 0}}],
-        "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
-                 {"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
-        "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}})");
-    write_text_file(dir / "tokenizer.json", tok.dump());
-    write_text_file(dir / "tokenizer_config.json", R"({"bos_token": "<s>", "eos_token": "</s>"})");
+    fs::copy(fixtures / "hf-models" / name, dir);
+    // Made by tools/fixtures/make_task_scoring_reference.py, which scores with it too.
+    fs::copy(fixtures / "lm-eval" / "olmoe_tokenizer", dir);
     return dir;
 }
 

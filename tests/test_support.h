@@ -89,8 +89,9 @@ void write_text_file(const std::filesystem::path& path, const std::string& text)
 std::string read_text_file(const std::filesystem::path& path);
 
 // A copy of tests/fixtures/hf-models/<name> in `into` with a tokenizer whose ids fit its
-// 23-token vocabulary: the SentencePiece-like BPE of the shared tokenizer cases cut to a few
-// pieces, with a BOS template as Llama's tokenizer has. Returns the copy's folder.
+// 23-token vocabulary (tests/fixtures/lm-eval/olmoe_tokenizer: the SentencePiece-like BPE of
+// the shared tokenizer cases cut to a few pieces, with a BOS template as Llama's tokenizer
+// has). Returns the copy's folder.
 std::filesystem::path hf_model_with_tokenizer(const std::filesystem::path& into,
                                               const std::string& name);
 

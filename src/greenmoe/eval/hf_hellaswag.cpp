@@ -100,7 +100,8 @@ HellaSwagResult evaluate_hellaswag_hf(const hf::HfModel& model, const hf::Tokeni
     for (size_t begin = 0; begin < items.size(); begin += per_batch) {
         const size_t end = std::min(items.size(), begin + per_batch);
         std::vector<hf::ScoreRequest> requests;
-        std::vector<size_t> harness_at(end - begin);  // request index of each item's harness style
+        // Request index of each item's two styles (the same index when they are equal).
+        std::vector<size_t> completion_at(end - begin), harness_at(end - begin);
         std::vector<bool> truncated(end - begin);
         for (size_t i = begin; i < end; ++i) {
             const HellaSwagItem& item = items[i];
@@ -113,17 +114,16 @@ HellaSwagResult evaluate_hellaswag_hf(const hf::HfModel& model, const hf::Tokeni
             const bool same =
                 harness.context == completion.context && harness.endings == completion.endings;
             requests.push_back({std::move(completion.context), std::move(completion.endings)});
-            harness_at[i - begin] = requests.size() - 1;
+            completion_at[i - begin] = harness_at[i - begin] = requests.size() - 1;
             if (!same) {
                 requests.push_back({std::move(harness.context), std::move(harness.endings)});
                 harness_at[i - begin] = requests.size() - 1;
             }
         }
         const auto scores = hf::score_requests(model, requests);
-        for (size_t i = begin, next = 0; i < end; ++i) {
-            const auto& c = scores[next];
+        for (size_t i = begin; i < end; ++i) {
+            const auto& c = scores[completion_at[i - begin]];
             const auto& h = scores[harness_at[i - begin]];
-            next = harness_at[i - begin] + 1;
             HellaSwagScore& s = result.scores[i];
             for (size_t j = 0; j < 4; ++j) {
                 s.sum_loss[j] = -c[j].log_likelihood;

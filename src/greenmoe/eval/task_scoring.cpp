@@ -44,6 +44,9 @@ PreparedItem prepare_item(const LanguageModel& model, const TaskItem& item) {
         pairs.push_back(encode_pair(model, c.context, c.continuation, &last));
         p.scored.truncated = p.scored.truncated || pairs.back().truncated;
     }
+    p.scored.loglik.assign(n, 0.0);
+    p.scored.greedy.assign(n, false);
+    p.scored.tokens.assign(n, 0);
     std::vector<bool> done(n, false);
     for (size_t i = 0; i < n; ++i) {
         if (done[i]) continue;
@@ -84,11 +87,6 @@ void score_items(const LanguageModel& model, std::vector<PreparedItem>& items) {
             const auto& got = scores[next++];
             for (size_t k = 0; k < request.size(); ++k) {
                 for (const size_t candidate : request[k]) {
-                    if (p.scored.loglik.size() <= candidate) {
-                        p.scored.loglik.resize(candidate + 1, 0.0);
-                        p.scored.greedy.resize(candidate + 1, false);
-                        p.scored.tokens.resize(candidate + 1, 0);
-                    }
                     p.scored.loglik[candidate] = got[k].log_likelihood;
                     p.scored.greedy[candidate] = got[k].greedy;
                     p.scored.tokens[candidate] = got[k].tokens;
