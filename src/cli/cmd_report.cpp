@@ -1,4 +1,5 @@
-// `greenmoe report`: a self-contained report.html on one or several training runs.
+// `greenmoe report`: a self-contained report.html on one or several training runs, or on a
+// `greenmoe sweep` folder.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "greenmoe/report/html_report.h"
 #include "greenmoe/report/models_view.h"
 #include "greenmoe/report/run_data.h"
+#include "greenmoe/report/sweep_view.h"
 
 namespace greenmoe::cli {
 namespace {
@@ -63,6 +65,20 @@ void write_models_view(const std::vector<std::string>& sources,
                     view.models.size() == 1 ? "" : "s", view.batch, out.c_str());
 }
 
+// The sweep view of a `greenmoe sweep` folder (default -o: DIR/report.html).
+void write_sweep_view(const std::string& dir, std::string out, const std::string& title,
+                      bool quiet) {
+    if (out.empty()) out = (std::filesystem::path(dir) / "report.html").string();
+    check_output_file(out, "-o");
+    const report::SweepReport view = report::build_sweep_report(dir, title);
+    for (const auto& w : view.warnings) std::fprintf(stderr, "greenmoe: warning: %s\n", w.c_str());
+    write_file_atomic(out, view.html);
+    if (!quiet)
+        std::printf("report: sweep of %zu setting%s, %zu run%s done, %zu failed -> %s\n",
+                    view.settings, view.settings == 1 ? "" : "s", view.runs_done,
+                    view.runs_done == 1 ? "" : "s", view.runs_failed, out.c_str());
+}
+
 }  // namespace
 
 void register_report(CLI::App& app) {
@@ -79,7 +95,11 @@ void register_report(CLI::App& app) {
         "Write report.html on training runs: config, losses, HellaSwag, throughput, energy and "
         "CO2e, expert load, and (for several runs) HellaSwag accuracy against CO2e. One file, "
         "no network needed to view it.");
-    cmd->add_option("runs", args->runs, "run folders (the --out folders of greenmoe train)");
+    cmd->add_option("runs", args->runs,
+                    "run folders (the --out folders of greenmoe train), or one greenmoe sweep "
+                    "folder (holding sweep.json): its settings with means and 95 % CIs over "
+                    "seeds, Figure 1 with error bars and the Pareto front, and every run's loss "
+                    "(default -o: SWEEP/report.html)");
     cmd->add_option("--models", args->models,
                     "instead of runs: the models view of greenmoe bench results (its --out "
                     "folders or bench.jsonl files): a table of every model with its cost and the "
@@ -114,6 +134,17 @@ void register_report(CLI::App& app) {
         usage_check(args->batch == 0, "--batch goes with --models");
         usage_check(!args->runs.empty(),
                     "give the run folders to report on (or --models with greenmoe bench results)");
+        for (const auto& folder : args->runs) {
+            usage_check(!report::is_sweep_folder(folder) || args->runs.size() == 1,
+                        "{} is a sweep folder (it holds sweep.json): report on it alone", folder);
+        }
+        if (report::is_sweep_folder(args->runs[0])) {
+            usage_check(args->evals.empty(),
+                        "--eval goes with run folders; a sweep's runs read their own "
+                        "RUN/eval*.json files");
+            write_sweep_view(args->runs[0], args->out, args->title, args->quiet);
+            return;
+        }
         std::vector<report::RunData> runs;
         for (const auto& folder : args->runs) {
             runs.push_back(report::read_run(folder));

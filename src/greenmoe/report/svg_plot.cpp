@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numbers>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -766,6 +768,279 @@ std::string render_heat_map(const HeatMap& map) {
                 "y=\"{}\" font-size=\"10\" fill=\"{}\">{}</text>\n",
                 px(bx + 12), px(y), px(bx + 15), px(y), kAxisColor, px(bx + 18), px(y + 3.5),
                 kTextColor, format_tick(v, bt.step, vmax));
+        }
+        out += "</g>\n";
+    }
+    out += "</svg>\n";
+    return out;
+}
+
+namespace {
+
+// A marker's outline centred on (cx, cy), about 2r across, as path data.
+std::string marker_path(Marker m, double cx, double cy, double r) {
+    auto polygon = [&](const std::vector<std::pair<double, double>>& at) {
+        std::string d;
+        for (const auto& [dx, dy] : at)
+            d += fmt::format("{}{} {}", d.empty() ? "M" : " L", px(cx + dx), px(cy + dy));
+        return d + " Z";
+    };
+    auto regular = [&](int corners, double radius, double inner) {
+        std::vector<std::pair<double, double>> at;
+        const int n = inner > 0 ? 2 * corners : corners;
+        for (int k = 0; k < n; ++k) {
+            const double a = -std::numbers::pi / 2 + 2 * std::numbers::pi * k / n;
+            const double rr = inner > 0 && k % 2 == 1 ? inner : radius;
+            at.push_back({rr * std::cos(a), rr * std::sin(a)});
+        }
+        return polygon(at);
+    };
+    switch (m) {
+        case Marker::Circle:
+            return fmt::format("M{} {} a{} {} 0 1 0 {} 0 a{} {} 0 1 0 {} 0 Z", px(cx - r), px(cy),
+                               px(r), px(r), px(2 * r), px(r), px(r), px(-2 * r));
+        case Marker::Square: {
+            const double s = 0.88 * r;
+            return polygon({{-s, -s}, {s, -s}, {s, s}, {-s, s}});
+        }
+        case Marker::TriangleUp:
+            return polygon({{0, -1.2 * r}, {1.1 * r, 0.8 * r}, {-1.1 * r, 0.8 * r}});
+        case Marker::Diamond:
+            return polygon({{0, -1.25 * r}, {r, 0}, {0, 1.25 * r}, {-r, 0}});
+        case Marker::TriangleDown:
+            return polygon({{0, 1.2 * r}, {1.1 * r, -0.8 * r}, {-1.1 * r, -0.8 * r}});
+        case Marker::Pentagon:
+            return regular(5, 1.1 * r, 0);
+        case Marker::Cross: {
+            const double a = 0.38 * r, b = 1.1 * r;
+            return polygon({{-a, -b},
+                            {a, -b},
+                            {a, -a},
+                            {b, -a},
+                            {b, a},
+                            {a, a},
+                            {a, b},
+                            {-a, b},
+                            {-a, a},
+                            {-b, a},
+                            {-b, -a},
+                            {-a, -a}});
+        }
+        case Marker::Star:
+            return regular(5, 1.3 * r, 0.55 * r);
+    }
+    return "";
+}
+
+}  // namespace
+
+Marker marker_of(size_t index) {
+    static constexpr std::array<Marker, 8> kMarkers{
+        Marker::Circle,       Marker::Square,   Marker::TriangleUp, Marker::Diamond,
+        Marker::TriangleDown, Marker::Pentagon, Marker::Cross,      Marker::Star};
+    return kMarkers[index % kMarkers.size()];
+}
+
+std::string marker_name(Marker m) {
+    switch (m) {
+        case Marker::Circle:
+            return "circle";
+        case Marker::Square:
+            return "square";
+        case Marker::TriangleUp:
+            return "triangle-up";
+        case Marker::Diamond:
+            return "diamond";
+        case Marker::TriangleDown:
+            return "triangle-down";
+        case Marker::Pentagon:
+            return "pentagon";
+        case Marker::Cross:
+            return "cross";
+        case Marker::Star:
+            return "star";
+    }
+    return "circle";
+}
+
+std::string render_error_bar_plot(const ErrorBarPlot& plot) {
+    auto drawable = [&](const ErrorBarPoint& p) {
+        return usable(p.x, plot.x.log) && usable(p.y, plot.y.log);
+    };
+    // A half width to draw: finite and not negative (0: the caps alone show the interval).
+    auto bar = [](const std::optional<double>& e) { return e && std::isfinite(*e) && *e >= 0; };
+    Range rx, ry;
+    for (const auto& p : plot.points) {
+        if (!drawable(p)) continue;
+        rx.add(p.x);
+        ry.add(p.y);
+        // Bar ends widen the range; on a log axis only the ends above 0 can.
+        if (bar(p.x_err)) {
+            if (usable(p.x + *p.x_err, plot.x.log)) rx.add(p.x + *p.x_err);
+            if (usable(p.x - *p.x_err, plot.x.log)) rx.add(p.x - *p.x_err);
+        }
+        if (bar(p.y_err)) {
+            if (usable(p.y + *p.y_err, plot.y.log)) ry.add(p.y + *p.y_err);
+            if (usable(p.y - *p.y_err, plot.y.log)) ry.add(p.y - *p.y_err);
+        }
+    }
+    for (const auto& r : plot.references) {
+        if (usable(r.y, plot.y.log) && !ry.empty()) ry.add(r.y);
+    }
+    Frame f;
+    f.xt = axis_ticks(rx, plot.x, 6);
+    f.yt = axis_ticks(ry, plot.y, 5);
+    f.left = left_margin(plot.y, f.yt);
+    f.right = plot.width - 16.0;
+    f.top = plot.title.empty() ? 12.0 : 34.0;
+    f.bottom = plot.height - (plot.x.label.empty() ? 26.0 : 44.0);
+    const Scale sx(f.xt.values.front(), f.xt.values.back(), f.left, f.right, plot.x.log);
+    const Scale sy(f.yt.values.front(), f.yt.values.back(), f.bottom, f.top, plot.y.log);
+
+    // The legend flows in rows under the plot, as a line plot's does.
+    const double legend_w = f.right - f.left;
+    auto entry_width = [](const ErrorBarLegendEntry& e) { return 30 + text_width(e.name) + 16; };
+    double legend_h = 0;
+    if (!plot.legend.empty()) {
+        double x = 0, rows = 1;
+        for (const auto& e : plot.legend) {
+            if (x > 0 && x + entry_width(e) > legend_w) {
+                rows += 1;
+                x = 0;
+            }
+            x += entry_width(e);
+        }
+        legend_h = rows * 18 + 4;
+    }
+
+    std::string out;
+    open_svg(out, plot.id, "plot error-bar-plot", plot.width,
+             static_cast<int>(std::ceil(plot.height + legend_h)), plot.title);
+    draw_frame(out, f, sx, sy, plot.x, plot.y);
+    draw_references(out, f, sy, plot.references, plot.y.log);
+    if (rx.empty()) empty_note(out, f, "not recorded");
+    size_t left_out = 0;
+    for (const auto& p : plot.points) left_out += drawable(p) ? 0 : 1;
+    if (left_out > 0 && !rx.empty()) {
+        out += fmt::format(
+            "<text class=\"note\" x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"10\" "
+            "fill=\"#888\">{} point{} not drawn (NaN/inf{})</text>\n",
+            px(f.right - 4), px(f.top + 12), left_out, left_out == 1 ? "" : "s",
+            plot.x.log || plot.y.log ? " or ≤ 0 on a log axis" : "");
+    }
+    const std::string clip = clip_attr(out, plot.id, f);
+    const double x_lo = f.xt.values.front(), y_lo = f.yt.values.front();
+
+    std::string bars;
+    for (size_t i = 0; i < plot.points.size(); ++i) {
+        const auto& p = plot.points[i];
+        if (!drawable(p)) continue;
+        const std::string& color = p.color.empty() ? palette_color(i) : p.color;
+        const double cx = sx.map(p.x), cy = sy.map(p.y);
+        constexpr double kCap = 4.0;
+        if (bar(p.x_err)) {
+            // An end at or below 0 on a log axis runs to the axis end, without a cap there.
+            const double lo_v = p.x - *p.x_err;
+            const bool lo_cut = plot.x.log && !(lo_v > 0);
+            const double x0 = lo_cut ? sx.map(x_lo) : sx.map(lo_v), x1 = sx.map(p.x + *p.x_err);
+            std::string d = fmt::format("M{} {} H{} M{} {} V{}", px(x0), px(cy), px(x1), px(x1),
+                                        px(cy - kCap), px(cy + kCap));
+            if (!lo_cut) d += fmt::format(" M{} {} V{}", px(x0), px(cy - kCap), px(cy + kCap));
+            bars += fmt::format(
+                "<path class=\"error-bar\" data-axis=\"x\" data-label=\"{}\" data-lo=\"{}\" "
+                "data-hi=\"{}\" d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
+                escape_xml(p.label), format_number(lo_v), format_number(p.x + *p.x_err), d, color);
+        }
+        if (bar(p.y_err)) {
+            const double lo_v = p.y - *p.y_err;
+            const bool lo_cut = plot.y.log && !(lo_v > 0);
+            const double y0 = lo_cut ? sy.map(y_lo) : sy.map(lo_v), y1 = sy.map(p.y + *p.y_err);
+            std::string d = fmt::format("M{} {} V{} M{} {} H{}", px(cx), px(y0), px(y1),
+                                        px(cx - kCap), px(y1), px(cx + kCap));
+            if (!lo_cut) d += fmt::format(" M{} {} H{}", px(cx - kCap), px(y0), px(cx + kCap));
+            bars += fmt::format(
+                "<path class=\"error-bar\" data-axis=\"y\" data-label=\"{}\" data-lo=\"{}\" "
+                "data-hi=\"{}\" d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>\n",
+                escape_xml(p.label), format_number(lo_v), format_number(p.y + *p.y_err), d, color);
+        }
+    }
+    out += fmt::format("<g class=\"intervals\"{}>\n{}</g>\n", clip, bars);
+
+    // The front's step line, in x order (ties: the lower y first, so the line only rises).
+    std::vector<size_t> front;
+    std::vector<bool> on_front(plot.points.size(), false);
+    for (size_t i : plot.front) {
+        if (i < plot.points.size() && drawable(plot.points[i]) && !on_front[i]) {
+            front.push_back(i);
+            on_front[i] = true;
+        }
+    }
+    std::sort(front.begin(), front.end(), [&](size_t a, size_t b) {
+        const auto &pa = plot.points[a], &pb = plot.points[b];
+        return pa.x != pb.x ? pa.x < pb.x : pa.y < pb.y;
+    });
+    if (!front.empty()) {
+        std::string d = fmt::format("M{} {}", px(sx.map(plot.points[front[0]].x)),
+                                    px(sy.map(plot.points[front[0]].y)));
+        for (size_t k = 1; k < front.size(); ++k) {
+            const auto& q = plot.points[front[k]];
+            d += fmt::format(" H{} V{}", px(sx.map(q.x)), px(sy.map(q.y)));
+        }
+        out += fmt::format(
+            "<path class=\"front\" data-points=\"{}\" d=\"{}\" fill=\"none\" stroke=\"#d1495b\" "
+            "stroke-width=\"1.5\" stroke-dasharray=\"5 3\"{}/>\n",
+            front.size(), d, clip);
+    }
+
+    std::string markers;
+    for (size_t i = 0; i < plot.points.size(); ++i) {
+        const auto& p = plot.points[i];
+        if (!drawable(p)) continue;
+        const std::string& color = p.color.empty() ? palette_color(i) : p.color;
+        std::string tip = p.tooltip;
+        if (tip.empty()) {
+            tip = fmt::format("{}: {} {}, {} {}", p.label, plot.x_name, short_number(p.x),
+                              plot.y_name, short_number(p.y));
+        }
+        markers += fmt::format(
+            "<path class=\"pt{}{}\" d=\"{}\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"1\" "
+            "data-label=\"{}\" data-x=\"{}\" data-y=\"{}\" data-marker=\"{}\" data-front=\"{}\">"
+            "<title>{}</title></path>\n",
+            plot.point_class.empty() ? "" : " ", escape_xml(plot.point_class),
+            marker_path(p.marker, sx.map(p.x), sy.map(p.y), 5.5), color, escape_xml(p.label),
+            format_number(p.x), format_number(p.y), marker_name(p.marker), on_front[i] ? 1 : 0,
+            escape_xml(tip));
+    }
+    out += fmt::format("<g class=\"points\"{}>\n{}</g>\n", clip, markers);
+
+    if (!plot.legend.empty()) {
+        out += "<g class=\"legend\">\n";
+        double x = 0, y = plot.height - 4.0 + 12;
+        for (const auto& e : plot.legend) {
+            const double w = entry_width(e);
+            if (x > 0 && x + w > legend_w) {
+                y += 18;
+                x = 0;
+            }
+            const double lx = f.left + x;
+            out += fmt::format("<g class=\"legend-entry\" data-name=\"{}\">", escape_xml(e.name));
+            if (e.marker) {
+                out += fmt::format("<path d=\"{}\" fill=\"{}\"/>",
+                                   marker_path(*e.marker, lx + 12, y - 4, 5), e.color);
+            } else if (!e.line) {
+                out += fmt::format(
+                    "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"10\" rx=\"2\" fill=\"{}\"/>",
+                    px(lx + 5), px(y - 9), e.color);
+            } else {
+                out += fmt::format(
+                    "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" "
+                    "stroke-width=\"2\"{}/>",
+                    px(lx), px(y - 4), px(lx + 24), px(y - 4), e.color,
+                    e.dashed ? " stroke-dasharray=\"5 3\"" : "");
+            }
+            out += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\">{}</text></g>\n", px(lx + 30),
+                               px(y), kTextColor, escape_xml(e.name));
+            x += w;
         }
         out += "</g>\n";
     }

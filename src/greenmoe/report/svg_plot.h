@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +105,54 @@ struct ScatterPlot {
 };
 // Points as <circle class="pt" data-label=…>, each labelled with its text beside it.
 std::string render_scatter_plot(const ScatterPlot& plot);
+
+// Marker shapes of an error-bar plot (a second dimension beside colour).
+enum class Marker { Circle, Square, TriangleUp, Diamond, TriangleDown, Pentagon, Cross, Star };
+// The shape of index i, cycling through all of them.
+Marker marker_of(size_t index);
+// Marker name for data attributes: "circle", "square", "triangle-up"…
+std::string marker_name(Marker m);
+
+// A point with optional error bars: x ± x_err, y ± y_err (half widths; none drawn where
+// absent).
+struct ErrorBarPoint {
+    double x = 0.0, y = 0.0;
+    std::optional<double> x_err, y_err;
+    std::string label;    // data-label (short, e.g. the setting's name)
+    std::string tooltip;  // the <title> text; empty: label and values
+    std::string color;    // empty: palette colour of its index
+    Marker marker = Marker::Circle;
+};
+
+struct ErrorBarLegendEntry {
+    std::string name;
+    std::string color = "#555555";
+    std::optional<Marker> marker;  // absent: a colour swatch, or a line when `line`
+    bool line = false;
+    bool dashed = false;
+};
+
+struct ErrorBarPlot {
+    std::string id;
+    std::string title;
+    Axis x, y;
+    std::vector<ErrorBarPoint> points;
+    std::vector<ReferenceLine> references;
+    // Indices of points on a Pareto front where lower x and higher y are better: marked
+    // data-front="1" and joined, in x order, by a step line (class "front": from each point
+    // right at its y, then up to the next).
+    std::vector<size_t> front;
+    std::vector<ErrorBarLegendEntry> legend;  // drawn under the plot, in this order
+    std::string point_class;                  // extra class on every marker, beside "pt"
+    std::string x_name = "x", y_name = "y";
+    int width = 640, height = 400;
+};
+// Each drawable point becomes <path class="pt …" data-label=… data-x=… data-y=…
+// data-marker=… data-front=…> with a <title> tooltip; each error bar one
+// <path class="error-bar" data-axis="x|y" data-label=…> (caps included) drawn under the
+// markers. The axes' ranges include the bars; on a log axis a bar reaching ≤ 0 stops at the
+// axis end. Points not drawable (NaN, ≤ 0 on a log axis) are counted in a note.
+std::string render_error_bar_plot(const ErrorBarPlot& plot);
 
 struct HeatMap {
     std::string id;
