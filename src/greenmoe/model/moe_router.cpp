@@ -154,9 +154,10 @@ void MoeRouter::forward(const float* x, const MoeRouterTensors& p, int N, bool t
         softmax_row(pr, hs, E, scale);
         for (int e = 0; e < E; ++e) entropy -= pr[e] > 0 ? pr[e] * std::log(pr[e]) : 0.0;
 
-        // Selection scores: the weights' logits plus the balancing bias.
+        // Selection scores: the weights' logits plus the balancing bias. condmlp adds the
+        // bias inside its temperature, (g + b) / 1.66, as the study's code does.
         float score[kMaxExperts];
-        for (int e = 0; e < E; ++e) score[e] = hs[e] * scale + (bias ? bias[e] : 0.0f);
+        for (int e = 0; e < E; ++e) score[e] = (hs[e] + (bias ? bias[e] : 0.0f)) * scale;
         int* ch = choice_.data() + n * K;
         float* gate = gate_.data() + n * K;
         uint8_t* kept = kept_.data() + n * K;
