@@ -16,6 +16,7 @@ void register_bench(CLI::App& app);
 void register_simplify(CLI::App& app);
 void register_prune_study(CLI::App& app);
 void register_report(CLI::App& app);
+void register_sweep(CLI::App& app);
 void register_logits(CLI::App& app);
 
 }  // namespace greenmoe::cli

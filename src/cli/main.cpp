@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     greenmoe::cli::register_prune_study(app);
     greenmoe::cli::register_energy(app);
     greenmoe::cli::register_bench(app);
+    greenmoe::cli::register_sweep(app);
     greenmoe::cli::register_report(app);
     greenmoe::cli::register_logits(app);
     try {

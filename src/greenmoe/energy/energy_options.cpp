@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fmt/format.h>
+
 #include "greenmoe/core/option_checks.h"
 
 namespace greenmoe {
@@ -49,6 +51,31 @@ void add_energy_options(CLI::App* app, EnergyOptions& o) {
         ->check(in_range(0.0, 1.0, /*lo_open=*/true));
     add("--memory-gb", o.memory_gb, "GB", "estimate: memory in GB (default: peak resident memory)")
         ->check(above(0));
+}
+
+std::vector<std::string> energy_options_args(const EnergyOptions& o) {
+    const EnergyOptions defaults;
+    std::vector<std::string> args;
+    const auto text = [&](const char* name, const std::string& value, const std::string& def) {
+        if (value != def) args.insert(args.end(), {name, value});
+    };
+    const auto number = [&](const char* name, double value) {
+        if (value != 0.0) args.insert(args.end(), {name, fmt::format("{}", value)});
+    };
+    if (!o.enabled) args.emplace_back("--no-energy");
+    text("--location", o.location, defaults.location);
+    number("--pue", o.pue);
+    text("--cloud-provider", o.cloud_provider, defaults.cloud_provider);
+    text("--cloud-region", o.cloud_region, defaults.cloud_region);
+    if (!o.use_rapl) args.emplace_back("--no-rapl");
+    text("--powercap-root", o.powercap_root, defaults.powercap_root);
+    if (!o.use_nvml) args.emplace_back("--no-nvml");
+    text("--cpu-model", o.cpu_model, defaults.cpu_model);
+    number("--cpu-tdp", o.cpu_tdp_per_core);
+    number("--cores", o.cores);
+    number("--cpu-usage", o.cpu_usage);
+    number("--memory-gb", o.memory_gb);
+    return args;
 }
 
 }  // namespace greenmoe

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -44,5 +45,9 @@ struct EnergyOptions {
 // estimate overrides to a CLI11 (sub)command, so train, eval, generate and energy take
 // them the same way.
 void add_energy_options(CLI::App* app, EnergyOptions& options);
+
+// The command-line arguments that give `options` (where they differ from the defaults) to
+// another greenmoe command, as `sweep` starts `train`.
+std::vector<std::string> energy_options_args(const EnergyOptions& options);
 
 }  // namespace greenmoe
