@@ -1013,7 +1013,10 @@ TrainSummary Trainer::finish(int stop_signal) {
         session_train_seconds_ > 0
             ? static_cast<double>(session_steps_ * tokens_per_step_) / session_train_seconds_
             : 0.0;
-    if (stop_signal == 0 && state_.step >= config_.max_steps && start_step_ < config_.max_steps) {
+    // Also when resumed at the last step: a run killed during its final evaluations (or
+    // started again once complete) gets them and its "done" record, which opening the log
+    // at that step dropped.
+    if (stop_signal == 0 && state_.step >= config_.max_steps) {
         if (val_set_) validate(state_.step);
         if (config_.hellaswag_every > 0) hellaswag(state_.step);
         if (root_ && config_.sample_every > 0) sample(state_.step);
