@@ -82,6 +82,23 @@ TEST(Trainer, LossFallsOnTinyShakespeare) {
     EXPECT_EQ(read_log(tmp / "run/log.jsonl", "done").size(), 1u);
 }
 
+// A complete run started again (as a sweep does after being killed during the final
+// evaluations) keeps one "done" record with the same final figures.
+TEST(Trainer, ACompleteRunStartedAgainKeepsItsDoneRecord) {
+    testing::TempDir tmp;
+    const TrainSummary first = train(tiny_config(6), options_for(tmp, "run"));
+    const auto before = read_log(tmp / "run/log.jsonl", "done");
+    ASSERT_EQ(before.size(), 1u);
+    const TrainSummary again = train(tiny_config(6), options_for(tmp, "run"));
+    EXPECT_EQ(again.steps_done, 6);
+    const auto after = read_log(tmp / "run/log.jsonl", "done");
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0]["val_loss"], before[0]["val_loss"]);
+    EXPECT_EQ(after[0]["train_loss"], before[0]["train_loss"]);
+    EXPECT_EQ(read_log(tmp / "run/log.jsonl", "val").back()["step"], 6);
+    EXPECT_EQ(first.final_val_loss, again.final_val_loss);
+}
+
 TEST(Trainer, HellaSwagEveryNStepsIsLogged) {
     testing::TempDir tmp;
     TrainConfig c = tiny_config(4);

@@ -637,6 +637,21 @@ void Trainer::broadcast_start(int64_t& resumed, int64_t adam_step,
     full_moments.reset();
 }
 
+// The loss of the last train record in a log (0 when it has none): the final training loss
+// of a run resumed at its last step, which trains no step itself.
+double last_logged_train_loss(const fs::path& log) {
+    if (!fs::exists(log)) return 0.0;
+    std::istringstream in(read_file(log));
+    double loss = 0.0;
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_discarded() && j.is_object() && j.value("type", "") == "train")
+            loss = j.value("loss", loss);
+    }
+    return loss;
+}
+
 // A segment killed before its emissions row (SIGKILL, a crash) still cost energy: its
 // last logged measurement becomes the row, and counts in this run's totals.
 void Trainer::record_lost_segment() {
@@ -1020,6 +1035,9 @@ TrainSummary Trainer::finish(int stop_signal) {
         if (val_set_) validate(state_.step);
         if (config_.hellaswag_every > 0) hellaswag(state_.step);
         if (root_ && config_.sample_every > 0) sample(state_.step);
+        if (session_steps_ == 0 && root_) {
+            summary_.final_train_loss = last_logged_train_loss(options_.out_dir / "log.jsonl");
+        }
         nlohmann::json done = {{"type", "done"},
                                {"step", state_.step},
                                {"train_loss", summary_.final_train_loss},
