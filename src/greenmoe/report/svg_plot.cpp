@@ -489,6 +489,23 @@ std::string sequential_color(double t) {
                        mix(kStops[i].g, kStops[i + 1].g), mix(kStops[i].b, kStops[i + 1].b));
 }
 
+// The frame of a scatter or error-bar plot over its data's ranges (reference lines join the
+// y range when there is data): ticks, and margins for the title and axis labels.
+template <typename Plot>
+Frame xy_frame(const Plot& plot, const Range& rx, Range ry) {
+    for (const auto& r : plot.references) {
+        if (usable(r.y, plot.y.log) && !ry.empty()) ry.add(r.y);
+    }
+    Frame f;
+    f.xt = axis_ticks(rx, plot.x, 6);
+    f.yt = axis_ticks(ry, plot.y, 5);
+    f.left = left_margin(plot.y, f.yt);
+    f.right = plot.width - 16.0;
+    f.top = plot.title.empty() ? 12.0 : 34.0;
+    f.bottom = plot.height - (plot.x.label.empty() ? 26.0 : 44.0);
+    return f;
+}
+
 std::string render_line_plot(const LinePlot& plot) {
     Range rx, ry;
     size_t n_points = 0;
@@ -587,16 +604,7 @@ std::string render_scatter_plot(const ScatterPlot& plot) {
         rx.add(p.x);
         ry.add(p.y);
     }
-    for (const auto& r : plot.references) {
-        if (usable(r.y, plot.y.log) && !ry.empty()) ry.add(r.y);
-    }
-    Frame f;
-    f.xt = axis_ticks(rx, plot.x, 6);
-    f.yt = axis_ticks(ry, plot.y, 5);
-    f.left = left_margin(plot.y, f.yt);
-    f.right = plot.width - 16.0;
-    f.top = plot.title.empty() ? 12.0 : 34.0;
-    f.bottom = plot.height - (plot.x.label.empty() ? 26.0 : 44.0);
+    const Frame f = xy_frame(plot, rx, ry);
     const Scale sx(f.xt.values.front(), f.xt.values.back(), f.left, f.right, plot.x.log);
     const Scale sy(f.yt.values.front(), f.yt.values.back(), f.bottom, f.top, plot.y.log);
 
@@ -884,16 +892,7 @@ std::string render_error_bar_plot(const ErrorBarPlot& plot) {
             if (usable(p.y - *p.y_err, plot.y.log)) ry.add(p.y - *p.y_err);
         }
     }
-    for (const auto& r : plot.references) {
-        if (usable(r.y, plot.y.log) && !ry.empty()) ry.add(r.y);
-    }
-    Frame f;
-    f.xt = axis_ticks(rx, plot.x, 6);
-    f.yt = axis_ticks(ry, plot.y, 5);
-    f.left = left_margin(plot.y, f.yt);
-    f.right = plot.width - 16.0;
-    f.top = plot.title.empty() ? 12.0 : 34.0;
-    f.bottom = plot.height - (plot.x.label.empty() ? 26.0 : 44.0);
+    const Frame f = xy_frame(plot, rx, ry);
     const Scale sx(f.xt.values.front(), f.xt.values.back(), f.left, f.right, plot.x.log);
     const Scale sy(f.yt.values.front(), f.yt.values.back(), f.bottom, f.top, plot.y.log);
 

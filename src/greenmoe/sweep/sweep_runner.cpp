@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -245,11 +246,15 @@ SweepOutcome run_sweep(const SweepPlan& plan, const SweepOptions& options) {
                     "steps");
     }
     SweepOutcome outcome;
+    // A finished run's log no longer changes: it is read once, not at every redraw.
+    std::vector<std::optional<RunProgress>> finished(state.runs.size());
     const auto progress_figures = [&](int64_t& steps_now) {
         steps_now = 0;
         double joules = 0.0, grams = 0.0;
         for (size_t i = 0; i < state.runs.size(); ++i) {
-            const RunProgress p = read_run_progress(out / state.runs[i].name);
+            const RunProgress p =
+                finished[i] ? *finished[i] : read_run_progress(out / state.runs[i].name);
+            if (p.done) finished[i] = p;
             steps_now += p.done ? max_steps[i] : std::min(p.step, max_steps[i]);
             joules += p.energy_j.value_or(0.0);
             grams += p.co2e_g.value_or(0.0);
