@@ -10,6 +10,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/eval/hellaswag_data.h"
+#include "greenmoe/eval/hellaswag_files.h"
 #include "test_support.h"
 
 namespace greenmoe {
@@ -280,6 +281,30 @@ TEST(HellaSwagDataJsonl, SameItemsAsTheTextFile) {
     const auto one = read_hellaswag_jsonl(dir / "val.jsonl", 1);
     ASSERT_EQ(one.size(), 1u);
     EXPECT_EQ(one[0].label, 3);
+}
+
+// The hub's Parquet copy (Rowan/hellaswag, label a string) gives the items rowanz's jsonl gives,
+// read directly or found in a data folder.
+TEST(HellaSwagDataParquet, SameItemsAsTheJsonl) {
+    const fs::path source = GREENMOE_SOURCE_DIR;
+    const fs::path jsonl = source / "tests/fixtures/lm-eval/hellaswag/hellaswag_val.jsonl";
+    const fs::path hub = source / "tests/fixtures/lm-eval-hub";
+    const fs::path parquet = hub / "Rowan/hellaswag/data/validation-00000-of-00001.parquet";
+    const auto want = read_hellaswag(jsonl);
+    const auto got = read_hellaswag(parquet);
+    ASSERT_EQ(got.size(), want.size());
+    ASSERT_FALSE(got.empty());
+    for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].context, want[i].context);
+        EXPECT_EQ(got[i].endings, want[i].endings);
+        EXPECT_EQ(got[i].label, want[i].label);
+        EXPECT_EQ(got[i].source, parquet.string() + " row " + std::to_string(i + 1));
+    }
+    EXPECT_EQ(read_hellaswag(parquet, 2).size(), 2u);
+    DataLocations where;
+    where.data_dir = hub;
+    EXPECT_EQ(find_or_fetch_hellaswag("", where), parquet);
+    EXPECT_EQ(find_or_fetch_hellaswag(hub, where), parquet);
 }
 
 TEST(HellaSwagDataJsonl, CapitalizeLowersTheRestAsPython) {

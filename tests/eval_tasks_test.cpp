@@ -31,17 +31,25 @@ nlohmann::json expected_for(const std::string& task) {
     return nlohmann::json::parse(in);
 }
 
-TaskOptions fixture_options(int shots, uint64_t seed, int64_t limit = 0) {
+// The same documents as the Hugging Face hub serves them (Parquet, the hub's folder layouts),
+// made by tools/fixtures/make_task_parquet_fixtures.py.
+fs::path hub_fixtures() {
+    return fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "lm-eval-hub";
+}
+
+TaskOptions fixture_options(int shots, uint64_t seed, int64_t limit = 0,
+                            const fs::path& data_dir = fixtures()) {
     TaskOptions o;
     o.num_fewshot = shots;
     o.seed = seed;
     o.limit = limit;
-    o.data_dir = fixtures();
+    o.data_dir = data_dir;
     return o;
 }
 
-// Every run (shots, seed) of the harness's dump, instance by instance, string by string.
-void expect_matches_harness(const std::string& task) {
+// Every run (shots, seed) of the harness's dump, instance by instance, string by string, with
+// the documents read from `data_dir`.
+void expect_matches_harness(const std::string& task, const fs::path& data_dir = fixtures()) {
     const nlohmann::json expected = expected_for(task);
     ASSERT_FALSE(expected["runs"].empty());
     for (const auto& run : expected["runs"]) {
@@ -58,11 +66,11 @@ void expect_matches_harness(const std::string& task) {
                 if (subjects.empty() || subjects.back() != g) subjects.push_back(g);
             }
             for (const std::string& s : subjects) {
-                auto part = build_task("mmlu_" + s, fixture_options(shots, seed, limit));
+                auto part = build_task("mmlu_" + s, fixture_options(shots, seed, limit, data_dir));
                 got.insert(got.end(), part.begin(), part.end());
             }
         } else {
-            got = build_task(task, fixture_options(shots, seed, limit));
+            got = build_task(task, fixture_options(shots, seed, limit, data_dir));
         }
         const auto& want = run["instances"];
         ASSERT_EQ(got.size(), want.size());
@@ -118,6 +126,63 @@ TEST(TaskHarness, Mmlu) {
 }
 TEST(TaskHarness, LambadaOpenAI) {
     expect_matches_harness("lambada_openai");
+}
+
+// The harness reads the hub's copies: from them greenmoe builds the very requests it dumped.
+TEST(TaskHub, EveryTaskFromTheHubParquetAsTheHarness) {
+    for (const std::string& task : task_names()) {
+        SCOPED_TRACE(task);
+        expect_matches_harness(task, hub_fixtures());
+        const std::string one = task == "mmlu" ? "mmlu_college_physics" : task;
+        const auto first = build_task(one, fixture_options(0, 1234, 1, hub_fixtures()));
+        ASSERT_EQ(first.size(), 1u);
+        EXPECT_NE(first[0].doc_id.find(".parquet row 1"), std::string::npos) << first[0].doc_id;
+    }
+}
+
+TEST(TaskHub, DocumentsNameTheirShardAndRow) {
+    const auto rte = build_task("rte", fixture_options(0, 1234, 2, hub_fixtures()));
+    ASSERT_EQ(rte.size(), 2u);
+    EXPECT_EQ(rte[1].doc_id,
+              (hub_fixtures() / "glue" / "rte" / "validation-00000-of-00001.parquet").string() +
+                  " row 2");
+    EXPECT_EQ(rte[1].doc["idx"], 1);
+    // A split in shards reads them all, in order: the few-shot pool of ARC-Easy is in three.
+    const auto arc = build_task("arc_easy", fixture_options(0, 1234, 0, hub_fixtures()));
+    const auto release = build_task("arc_easy", fixture_options(0, 1234, 0, fixtures()));
+    ASSERT_EQ(arc.size(), release.size());
+    for (size_t i = 0; i < arc.size(); ++i) EXPECT_EQ(arc[i].doc, release[i].doc);
+}
+
+TEST(TaskHub, MissingShardIsNamed) {
+    TempDir dir;
+    fs::copy(hub_fixtures() / "allenai", dir / "allenai", fs::copy_options::recursive);
+    const fs::path folder = dir / "allenai" / "winogrande" / "winogrande_xl";
+    fs::remove(folder / "train-00001-of-00002.parquet");
+    const std::string msg = greenmoe::testing::error_message(
+        [&] { build_task("winogrande", fixture_options(3, 1234, 0, dir.path())); });
+    EXPECT_NE(msg.find("shard 2 of 2"), std::string::npos) << msg;
+    EXPECT_NE(msg.find((folder / "train-00001-of-00002.parquet").string()), std::string::npos)
+        << msg;
+}
+
+TEST(TaskHub, BadRowNamesShardRowAndField) {
+    const fs::path bad = fs::path(GREENMOE_SOURCE_DIR) / "tests" / "fixtures" / "lm-eval-hub-bad";
+    const std::string msg = greenmoe::testing::error_message(
+        [&] { build_task("mmlu_abstract_algebra", fixture_options(0, 1234, 0, bad)); });
+    EXPECT_NE(msg.find("test-00000-of-00001.parquet row 3"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'answer'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("got 4"), std::string::npos) << msg;
+}
+
+// A folder named first wins, whichever copy it holds.
+TEST(TaskHub, EarlierFolderWinsOverTheOtherCopy) {
+    TaskOptions o = fixture_options(0, 1234, 1, hub_fixtures());
+    o.cache_dir = fixtures();
+    EXPECT_NE(build_task("piqa", o)[0].doc_id.find(".parquet row 1"), std::string::npos);
+    o.data_dir = fixtures();
+    o.cache_dir = hub_fixtures();
+    EXPECT_NE(build_task("piqa", o)[0].doc_id.find("valid.jsonl:1"), std::string::npos);
 }
 
 TEST(TaskHarness, FifteenShotRunsAreChecked) {
@@ -268,6 +333,14 @@ TEST(TaskData, MissingFileNamesTaskFileFoldersAndUrl) {
     EXPECT_NE(msg.find("winogrande: dev.jsonl not found"), std::string::npos) << msg;
     EXPECT_NE(msg.find((empty.path() / "winogrande_1.1").string()), std::string::npos) << msg;
     EXPECT_NE(msg.find("winogrande_1.1.zip"), std::string::npos) << msg;
+    // The hub's copy is looked for too, and named with the command that fetches it.
+    EXPECT_NE(msg.find("allenai/winogrande (winogrande_xl split validation"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find((empty.path() / "allenai" / "winogrande" / "winogrande_xl").string()),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("hf download allenai/winogrande --repo-type dataset"), std::string::npos)
+        << msg;
 }
 
 TEST(TaskData, MalformedJsonLineNamesFileAndLine) {

@@ -238,8 +238,9 @@ void register_eval(CLI::App& app) {
                     "score only the first N items (per MMLU subject; default: all of them)")
         ->check(positive_count());
     cmd->add_option("--data", args->data,
-                    "HellaSwag file (raw hellaswag_val.jsonl, or llama.cpp's 6-line "
-                    "hellaswag_val_full.txt[.bz2]) or a folder holding one; default: the data "
+                    "HellaSwag file (raw hellaswag_val.jsonl, llama.cpp's 6-line "
+                    "hellaswag_val_full.txt[.bz2] or the hub's Parquet) or a folder holding one; "
+                    "default: the data "
                     "folder, the cache, then a download of the public jsonl. --task perplexity: "
                     "a text file, or an llm.c .bin / .npy token shard");
     cmd->add_option("--context", args->context,

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/io/parquet/parquet_reader.h"
 #include "greenmoe/text/python_str.h"
 
 namespace greenmoe {
@@ -326,6 +327,50 @@ std::vector<HellaSwagItem> read_hellaswag_text(const std::filesystem::path& path
     return items;
 }
 
+HellaSwagItem hellaswag_item_from_json(const nlohmann::json& doc, const std::string& at) {
+    HellaSwagItem item;
+    item.source = at;
+    item.activity_label = json_string_field(doc, "activity_label", at);
+    const std::string& ctx_a = json_string_field(doc, "ctx_a", at);
+    const std::string& ctx_b = json_string_field(doc, "ctx_b", at);
+    item.context =
+        hellaswag_preprocess(item.activity_label + ": " + ctx_a + " " + capitalize(ctx_b));
+    // rowanz's file has "ctx" = ctx_a + " " + ctx_b (just ctx_a when ctx_b is empty);
+    // copies without it get the same text.
+    if (doc.contains("ctx")) {
+        item.raw_context = json_string_field(doc, "ctx", at);
+    } else {
+        item.raw_context = ctx_b.empty() ? ctx_a : ctx_a + " " + ctx_b;
+    }
+    auto endings = doc.find("endings");
+    check(endings != doc.end(), "{}: missing field \"endings\" (expected a list of 4 strings)", at);
+    check(
+        endings->is_array() && endings->size() == 4,
+        "{}: \"endings\" must be a list of 4 strings, got {}", at,
+        endings->is_array() ? fmt::format("a list of {}", endings->size()) : endings->type_name());
+    for (size_t i = 0; i < 4; ++i) {
+        const auto& ending = (*endings)[i];
+        check(ending.is_string(), "{}: \"endings\" must be a list of 4 strings, item {} is {}", at,
+              i, ending.type_name());
+        item.raw_endings[i] = ending.get_ref<const std::string&>();
+        item.endings[i] = hellaswag_preprocess(item.raw_endings[i]);
+    }
+    item.label = json_label(doc, at);
+    return item;
+}
+
+std::vector<HellaSwagItem> read_hellaswag_parquet(const std::filesystem::path& path, size_t limit) {
+    std::vector<HellaSwagItem> items;
+    size_t row = 0;
+    for (const nlohmann::json& doc : parquet::read_parquet_rows(path)) {
+        if (limit != 0 && items.size() >= limit) break;
+        const std::string at = path.string() + " row " + std::to_string(++row);
+        check(doc.is_object(), "{}: expected a row of named fields", at);
+        items.push_back(hellaswag_item_from_json(doc, at));
+    }
+    return items;
+}
+
 std::vector<HellaSwagItem> read_hellaswag_jsonl(const std::filesystem::path& path, size_t limit) {
     const std::string file = path.string();
     std::ifstream in(path, std::ios::binary);
@@ -345,36 +390,7 @@ std::vector<HellaSwagItem> read_hellaswag_jsonl(const std::filesystem::path& pat
             fail("{}: expected one JSON object per line ({})", at, e.what());
         }
         check(doc.is_object(), "{}: expected a JSON object, got {}", at, doc.type_name());
-        HellaSwagItem item;
-        item.source = at;
-        item.activity_label = json_string_field(doc, "activity_label", at);
-        const std::string& ctx_a = json_string_field(doc, "ctx_a", at);
-        const std::string& ctx_b = json_string_field(doc, "ctx_b", at);
-        item.context =
-            hellaswag_preprocess(item.activity_label + ": " + ctx_a + " " + capitalize(ctx_b));
-        // rowanz's file has "ctx" = ctx_a + " " + ctx_b (just ctx_a when ctx_b is empty);
-        // copies without it get the same text.
-        if (doc.contains("ctx")) {
-            item.raw_context = json_string_field(doc, "ctx", at);
-        } else {
-            item.raw_context = ctx_b.empty() ? ctx_a : ctx_a + " " + ctx_b;
-        }
-        auto endings = doc.find("endings");
-        check(endings != doc.end(), "{}: missing field \"endings\" (expected a list of 4 strings)",
-              at);
-        check(endings->is_array() && endings->size() == 4,
-              "{}: \"endings\" must be a list of 4 strings, got {}", at,
-              endings->is_array() ? fmt::format("a list of {}", endings->size())
-                                  : endings->type_name());
-        for (size_t i = 0; i < 4; ++i) {
-            const auto& ending = (*endings)[i];
-            check(ending.is_string(), "{}: \"endings\" must be a list of 4 strings, item {} is {}",
-                  at, i, ending.type_name());
-            item.raw_endings[i] = ending.get_ref<const std::string&>();
-            item.endings[i] = hellaswag_preprocess(item.raw_endings[i]);
-        }
-        item.label = json_label(doc, at);
-        items.push_back(std::move(item));
+        items.push_back(hellaswag_item_from_json(doc, at));
     }
     check(!in.bad(), "{}: read error", file);
     return items;
@@ -384,6 +400,7 @@ std::vector<HellaSwagItem> read_hellaswag(const std::filesystem::path& path, siz
     const auto extension = path.extension();
     if (extension == ".jsonl") return read_hellaswag_jsonl(path, limit);
     if (extension == ".txt" || extension == ".bz2") return read_hellaswag_text(path, limit);
+    if (extension == ".parquet") return read_hellaswag_parquet(path, limit);
     fail("{}: unknown HellaSwag file type \"{}\" (expected .jsonl, .txt or .txt.bz2)",
          path.string(), extension.string());
 }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,16 @@ std::vector<HellaSwagItem> read_hellaswag_text(const std::filesystem::path& path
 std::vector<HellaSwagItem> read_hellaswag_jsonl(const std::filesystem::path& path,
                                                 size_t limit = 0);
 
-// Picks the reader by extension: .jsonl → read_hellaswag_jsonl; .txt or .bz2 → read_hellaswag_text.
+// One object of that jsonl, or one row of the Hugging Face hub's Parquet copy (Rowan/hellaswag:
+// the same fields, label a string), preprocessed as above; `at` names it in messages.
+HellaSwagItem hellaswag_item_from_json(const nlohmann::json& doc, const std::string& at);
+
+// The rows of one Parquet file of the hub's copy, as hellaswag_item_from_json reads them.
+std::vector<HellaSwagItem> read_hellaswag_parquet(const std::filesystem::path& path,
+                                                  size_t limit = 0);
+
+// Picks the reader by extension: .jsonl → read_hellaswag_jsonl; .txt or .bz2 →
+// read_hellaswag_text; .parquet → read_hellaswag_parquet.
 std::vector<HellaSwagItem> read_hellaswag(const std::filesystem::path& path, size_t limit = 0);
 
 // lm-evaluation-harness's hellaswag preprocess(text), exposed for tests.

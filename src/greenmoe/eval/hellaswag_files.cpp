@@ -19,7 +19,17 @@ namespace {
 constexpr const char* kNames[] = {"hellaswag_val.jsonl", "hellaswag_val_full.txt.bz2",
                                   "hellaswag_val_full.txt"};
 
-// The first known file name inside folder (or its hellaswag/ subfolder); empty if none.
+// The Hugging Face hub's copy (Rowan/hellaswag, the validation split in one Parquet shard), in
+// the repository's layout and in the conversion branch's.
+constexpr const char* kHubPaths[] = {
+    "Rowan/hellaswag/data/validation-00000-of-00001.parquet",
+    "hellaswag/data/validation-00000-of-00001.parquet",
+    "Rowan/hellaswag/default/validation/0000.parquet",
+    "hellaswag/default/validation/0000.parquet",
+};
+
+// The first known file inside folder (or its hellaswag/ subfolder, or the hub's folders);
+// empty if none.
 fs::path find_in_folder(const fs::path& folder, std::string& tried) {
     for (const fs::path& dir : {folder, folder / "hellaswag"}) {
         for (const char* name : kNames) {
@@ -27,6 +37,11 @@ fs::path find_in_folder(const fs::path& folder, std::string& tried) {
             if (fs::is_regular_file(p)) return p;
             tried += "\n  " + p.string();
         }
+    }
+    for (const char* relative : kHubPaths) {
+        const fs::path p = folder / relative;
+        if (fs::is_regular_file(p)) return p;
+        tried += "\n  " + p.string();
     }
     return {};
 }
@@ -38,8 +53,8 @@ fs::path find_or_fetch_hellaswag(const fs::path& given, const DataLocations& whe
     if (!given.empty()) {
         if (fs::is_regular_file(given)) return given;
         check(fs::is_directory(given),
-              "--data {}: no such file or folder (expected a HellaSwag .jsonl, .txt or "
-              ".txt.bz2, or a folder holding one)",
+              "--data {}: no such file or folder (expected a HellaSwag .jsonl, .txt, "
+              ".txt.bz2 or .parquet, or a folder holding one)",
               given.string());
         fs::path found = find_in_folder(given, tried);
         check(!found.empty(), "--data {}: no HellaSwag file in this folder; looked for:{}",
@@ -66,7 +81,7 @@ fs::path find_or_fetch_hellaswag(const fs::path& given, const DataLocations& whe
         fail(
             "HellaSwag not found in:{}\nand the download from {} failed (offline?); pass "
             "--data FILE, or --data-dir DIR / GREENMOE_DATA naming a folder with "
-            "hellaswag_val.jsonl or hellaswag_val_full.txt.bz2",
+            "hellaswag_val.jsonl, hellaswag_val_full.txt.bz2 or the hub's Rowan/hellaswag",
             tried, kHellaSwagUrl);
     }
     // No published checksum: keep the download only if it is the whole, well-formed split.

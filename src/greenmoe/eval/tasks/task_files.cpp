@@ -7,6 +7,8 @@
 #include <optional>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "greenmoe/core/error.h"
 #include "greenmoe/io/parquet/parquet_reader.h"
 #include "greenmoe/io/zip_archive.h"
@@ -46,12 +48,95 @@ std::vector<fs::path> archives_in(const fs::path& dir) {
     return zips;
 }
 
+bool starts_with(const std::string& s, const std::string& prefix) {
+    return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The split's first shard in `dir`, in either of the hub's layouts; empty when absent.
+fs::path hub_split_in(const fs::path& dir, const std::string& split) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return {};
+    const std::string first_of = split + "-00000-of-";
+    std::vector<fs::path> found;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (starts_with(name, first_of) && ends_with(name, ".parquet"))
+            found.push_back(entry.path());
+    }
+    if (!found.empty()) return *std::min_element(found.begin(), found.end());
+    if (fs::is_regular_file(dir / (split + ".parquet"), ec)) return dir / (split + ".parquet");
+    if (fs::is_regular_file(dir / split / "0000.parquet", ec)) return dir / split / "0000.parquet";
+    return {};
+}
+
+// The folders a hub split may sit in under one data root, most specific first.
+std::vector<fs::path> hub_folders(const fs::path& root, const HubSplit& hub) {
+    std::vector<std::string> configs = {hub.config};
+    if (hub.config == "default") configs.push_back("data");
+    std::vector<fs::path> dirs;
+    for (const std::string& repo : hub.repos) {
+        const size_t slash = repo.find('/');
+        std::vector<std::string> repo_dirs = {repo};
+        if (slash != std::string::npos) repo_dirs.push_back(repo.substr(slash + 1));
+        for (const std::string& r : repo_dirs) {
+            for (const std::string& c : configs) dirs.push_back(root / r / c);
+        }
+    }
+    // The repository folder itself given as the data folder: its configurations directly
+    // inside. A default configuration's data/ is not looked for there, as it would not say
+    // which data set it is.
+    if (hub.config != "default") dirs.push_back(root / hub.config);
+    return dirs;
+}
+
 }  // namespace
+
+std::vector<fs::path> parquet_split_shards(const fs::path& first) {
+    const std::string name = first.filename().string();
+    const fs::path dir = first.parent_path();
+    // <split>-00000-of-NNNNN.parquet
+    const size_t of = name.rfind("-00000-of-");
+    if (of != std::string::npos && ends_with(name, ".parquet")) {
+        const std::string count_text = name.substr(of + 10, name.size() - of - 10 - 8);
+        const bool digits = !count_text.empty() && count_text.size() <= 6 &&
+                            std::all_of(count_text.begin(), count_text.end(),
+                                        [](char c) { return c >= '0' && c <= '9'; });
+        if (digits) {
+            const size_t count = std::stoul(count_text);
+            check(count >= 1, "{}: a split of 0 shards", first.string());
+            std::vector<fs::path> shards;
+            for (size_t k = 0; k < count; ++k) {
+                const std::string index = fmt::format("{:05d}", k);
+                const fs::path p = dir / (name.substr(0, of + 1) + index + name.substr(of + 6));
+                check(fs::is_regular_file(p), "{}: shard {} of {} of this split is missing ({})",
+                      first.string(), k + 1, count, p.string());
+                shards.push_back(p);
+            }
+            return shards;
+        }
+    }
+    // The conversion branch: 0000.parquet, 0001.parquet, ...
+    if (name == "0000.parquet") {
+        std::vector<fs::path> shards;
+        for (size_t k = 0;; ++k) {
+            const fs::path p = dir / fmt::format("{:04d}.parquet", k);
+            if (!fs::is_regular_file(p)) break;
+            shards.push_back(p);
+        }
+        return shards;
+    }
+    return {first};
+}
 
 fs::path find_task_file(const std::string& task, const std::vector<std::string>& names,
                         const std::vector<std::string>& subfolders, const std::string& url,
-                        const TaskOptions& options) {
-    std::string folders;
+                        const TaskOptions& options, const HubSplit* hub) {
+    std::string folders, hub_folders_tried;
     for (const fs::path& root : data_roots(options)) {
         for (const std::string& sub : subfolders) {
             const fs::path dir = sub.empty() ? root : root / sub;
@@ -83,6 +168,15 @@ fs::path find_task_file(const std::string& task, const std::vector<std::string>&
             folders += "\n  ";
             folders += zip.string();
         }
+        // The hub's copy in this folder; a folder given earlier wins over any copy later.
+        if (hub != nullptr) {
+            for (const fs::path& dir : hub_folders(root, *hub)) {
+                const fs::path first = hub_split_in(dir, hub->split);
+                if (!first.empty()) return first;
+                hub_folders_tried += "\n  ";
+                hub_folders_tried += dir.string();
+            }
+        }
     }
     std::string wanted;
     for (const std::string& name : names) {
@@ -90,10 +184,19 @@ fs::path find_task_file(const std::string& task, const std::vector<std::string>&
         wanted += name;
     }
     if (folders.empty()) folders = "\n  (none: no --data-dir, GREENMOE_DATA or cache folder)";
+    if (hub == nullptr) {
+        fail(
+            "{}: {} not found; looked in:{}\nDownload the original release from {} and pass its "
+            "folder with --data-dir or GREENMOE_DATA",
+            task, wanted, folders, url);
+    }
     fail(
-        "{}: {} not found; looked in:{}\nDownload the original release from {} and pass its "
-        "folder with --data-dir or GREENMOE_DATA",
-        task, wanted, folders, url);
+        "{}: {} not found; looked in:{}\nnor the Hugging Face data set {} ({} split {}, "
+        "Parquet) in:{}\nDownload the original release from {}, or the data set with `hf "
+        "download {} --repo-type dataset --local-dir DIR/{}`, and pass DIR with --data-dir or "
+        "GREENMOE_DATA",
+        task, wanted, folders, hub->repos.front(), hub->config, hub->split, hub_folders_tried, url,
+        hub->repos.front(), hub->repos.front());
 }
 
 std::string file_line(const fs::path& path, size_t line) {
@@ -137,8 +240,13 @@ std::vector<JsonLine> read_jsonl(const fs::path& path) {
     std::vector<JsonLine> rows;
     // Hugging Face serves the same rows as Parquet: row i stands where line i would.
     if (path.extension() == ".parquet") {
-        for (nlohmann::json& row : parquet::read_parquet_rows(path)) {
-            rows.push_back({rows.size() + 1, std::move(row)});
+        for (const fs::path& shard : parquet_split_shards(path)) {
+            size_t row_in_shard = 0;
+            for (nlohmann::json& row : parquet::read_parquet_rows(shard)) {
+                std::string where = shard.string() + " row " + std::to_string(++row_in_shard);
+                check(row.is_object(), "{}: expected a row of named fields", where);
+                rows.push_back({rows.size() + 1, std::move(where), std::move(row)});
+            }
         }
         check(!rows.empty(), "{}: no documents in the file", path.string());
         return rows;
@@ -153,7 +261,7 @@ std::vector<JsonLine> read_jsonl(const fs::path& path) {
         }
         check(value.is_object(), "{}: expected a JSON object, got {}", file_line(path, line.line),
               value.type_name());
-        rows.push_back({line.line, std::move(value)});
+        rows.push_back({line.line, file_line(path, line.line), std::move(value)});
     }
     check(!rows.empty(), "{}: no documents in the file", path.string());
     return rows;

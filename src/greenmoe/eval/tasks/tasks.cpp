@@ -53,6 +53,10 @@ struct TaskDef {
     // test_split is "test" and fewshot split unset, do not.
     bool exclude_eval_doc = false;
     std::vector<std::string> subfolders;  // under each data root
+    // The Hugging Face data set the harness loads (dataset_path first, then older names of
+    // it) and its dataset_name; MMLU's configuration is the subject.
+    std::vector<std::string> hub_repos;
+    std::string hub_config = "default";
 };
 
 const std::vector<std::string> kMmluSubjects = {
@@ -141,48 +145,64 @@ const std::map<std::string, TaskDef>& task_defs() {
         m["arc_easy"] = make_def(
             "arc_easy", mc, acc_norm, "test", "train", 1, arc_url,
             {"", "arc_easy", "ARC-Easy", "ARC-V1-Feb2018/ARC-Easy", "ARC-V1-Feb2018-2/ARC-Easy"});
+        m["arc_easy"].hub_repos = {"allenai/ai2_arc", "ai2_arc"};
+        m["arc_easy"].hub_config = "ARC-Easy";
         m["arc_challenge"] =
             make_def("arc_challenge", mc, acc_norm, "test", "train", 1, arc_url,
                      {"", "arc_challenge", "ARC-Challenge", "ARC-V1-Feb2018/ARC-Challenge",
                       "ARC-V1-Feb2018-2/ARC-Challenge"});
+        m["arc_challenge"].hub_repos = {"allenai/ai2_arc", "ai2_arc"};
+        m["arc_challenge"].hub_config = "ARC-Challenge";
         m["boolq"] = make_def("boolq", mc, acc, "validation", "train", 2,
                               "https://storage.googleapis.com/boolq/dev.jsonl (and train.jsonl)",
                               {"boolq", "BoolQ"});
         m["boolq"].exclude_eval_doc = true;
+        m["boolq"].hub_repos = {"aps/super_glue", "super_glue"};
+        m["boolq"].hub_config = "boolq";
         m["winogrande"] = make_def(
             "winogrande", mc, acc, "validation", "train", 1,
             "https://storage.googleapis.com/ai2-mosaic/public/winogrande/winogrande_1.1.zip",
             {"winogrande", "winogrande_1.1", "winogrande/winogrande_1.1"});
         m["winogrande"].multiple_input = true;
         m["winogrande"].exclude_eval_doc = true;
+        m["winogrande"].hub_repos = {"allenai/winogrande", "winogrande"};
+        m["winogrande"].hub_config = "winogrande_xl";
         m["hellaswag"] =
             make_def("hellaswag", mc, acc_norm, "validation", "train", 1,
                      "https://github.com/rowanz/hellaswag/tree/master/data", {"", "hellaswag"});
         m["hellaswag"].exclude_eval_doc = true;
+        m["hellaswag"].hub_repos = {"Rowan/hellaswag", "hellaswag"};
         m["piqa"] = make_def("piqa", mc, acc_norm, "validation", "train", 1,
                              "https://yonatanbisk.com/piqa/data/ (train.jsonl, train-labels.lst, "
                              "valid.jsonl, valid-labels.lst)",
                              {"piqa", "PIQA", "physicaliqa-train-dev"});
         m["piqa"].exclude_eval_doc = true;
+        m["piqa"].hub_repos = {"baber/piqa", "ybisk/piqa", "piqa"};
         m["openbookqa"] = make_def(
             "openbookqa", mc, acc_norm, "test", "train", 1,
             "https://ai2-public-datasets.s3.amazonaws.com/open-book-qa/OpenBookQA-V1-Sep2018.zip",
             {"openbookqa", "OpenBookQA-V1-Sep2018/Data/Main", "openbookqa/Data/Main", "Data/Main",
              "Main"});
+        m["openbookqa"].hub_repos = {"allenai/openbookqa", "openbookqa"};
+        m["openbookqa"].hub_config = "main";
         m["rte"] = make_def("rte", mc, acc, "validation", "train", 1,
                             "https://dl.fbaipublicfiles.com/glue/data/RTE.zip",
                             {"rte", "RTE", "glue_data/RTE"});
         m["rte"].exclude_eval_doc = true;
+        m["rte"].hub_repos = {"nyu-mll/glue", "glue"};
+        m["rte"].hub_config = "rte";
         m["mmlu"] = make_def("mmlu", mc, acc, "test", "dev", 2,
                              "https://people.eecs.berkeley.edu/~hendrycks/data.tar",
                              {"mmlu/data", "data", "mmlu", ""});
         m["mmlu"].first_n = true;
+        m["mmlu"].hub_repos = {"cais/mmlu", "hails/mmlu_no_train", "mmlu"};
         // No training or validation split: few-shot examples come from the test split itself,
         // and (fewshot split None != test_split "test") the document is not left out.
         m["lambada_openai"] = make_def(
             "lambada_openai", OutputKind::Loglikelihood, {"perplexity", "acc"}, "test", "test", 1,
             "https://openaipublic.blob.core.windows.net/gpt-2/data/lambada_test.jsonl",
             {"", "lambada", "lambada_openai"});
+        m["lambada_openai"].hub_repos = {"EleutherAI/lambada_openai", "lambada_openai"};
         return m;
     }();
     return defs;
@@ -218,19 +238,34 @@ const TaskDef& task_def(const std::string& name) {
 // ---- readers: the original release's rows, as the harness's dataset holds them ----
 
 // ARC and OpenBookQA share a layout: question.stem, question.choices[{text, label}], answerKey.
-Doc arc_like_doc(const JsonLine& row, const fs::path& file, bool openbookqa) {
-    const std::string where = file_line(file, row.line);
+// The hub's copies flatten it: question (ARC) or question_stem (OpenBookQA), and choices
+// {text: [...], label: [...]}.
+Doc arc_like_doc(const JsonLine& row, bool openbookqa) {
+    const std::string where = row.where;
     const nlohmann::json& j = row.value;
     Doc d;
     d.id = where;
-    const std::string stem = json_string(j, "question.stem", where);
-    const nlohmann::json& choices = json_field(j, "question.choices", where);
-    check(choices.is_array() && !choices.empty(),
-          "{}: field 'question.choices' should be a non-empty list, got {}", where, choices.dump());
     std::vector<std::string> labels;
-    for (const auto& c : choices) {
-        d.choices.push_back(json_string(c, "text", where));
-        labels.push_back(json_string(c, "label", where));
+    std::string stem;
+    const bool hub = j.contains("choices");
+    if (hub) {
+        stem = json_string(j, openbookqa ? "question_stem" : "question", where);
+        d.choices = json_strings(j, "choices.text", where);
+        labels = json_strings(j, "choices.label", where);
+        check(!d.choices.empty() && labels.size() == d.choices.size(),
+              "{}: fields 'choices.text' and 'choices.label' should be lists of one length, "
+              "got {} and {}",
+              where, d.choices.size(), labels.size());
+    } else {
+        stem = json_string(j, "question.stem", where);
+        const nlohmann::json& choices = json_field(j, "question.choices", where);
+        check(choices.is_array() && !choices.empty(),
+              "{}: field 'question.choices' should be a non-empty list, got {}", where,
+              choices.dump());
+        for (const auto& c : choices) {
+            d.choices.push_back(json_string(c, "text", where));
+            labels.push_back(json_string(c, "label", where));
+        }
     }
     std::string key = json_string(j, "answerKey", where);
     // OpenBookQA's YAML: choices.label.index(answerKey.lstrip()).
@@ -258,8 +293,7 @@ Doc arc_like_doc(const JsonLine& row, const fs::path& file, bool openbookqa) {
 
 Split read_arc_like(const fs::path& file, bool openbookqa) {
     Split s{file.string(), {}};
-    for (const JsonLine& row : read_jsonl(file))
-        s.docs.push_back(arc_like_doc(row, file, openbookqa));
+    for (const JsonLine& row : read_jsonl(file)) s.docs.push_back(arc_like_doc(row, openbookqa));
     return s;
 }
 
@@ -270,7 +304,7 @@ Split read_boolq(const fs::path& file) {
     Split s{file.string(), {}};
     size_t idx = 0;
     for (const JsonLine& row : read_jsonl(file)) {
-        const std::string where = file_line(file, row.line);
+        const std::string where = row.where;
         Doc d;
         d.id = where;
         const std::string question = json_string(row.value, "question", where);
@@ -296,7 +330,7 @@ Split read_boolq(const fs::path& file) {
 Split read_winogrande(const fs::path& file) {
     Split s{file.string(), {}};
     for (const JsonLine& row : read_jsonl(file)) {
-        const std::string where = file_line(file, row.line);
+        const std::string where = row.where;
         Doc d;
         d.id = where;
         const std::string sentence = json_string(row.value, "sentence", where);
@@ -323,7 +357,15 @@ Split read_winogrande(const fs::path& file) {
 
 Split read_hellaswag_split(const fs::path& file) {
     Split s{file.string(), {}};
-    for (HellaSwagItem& item : read_hellaswag(file)) {
+    std::vector<HellaSwagItem> items;
+    if (file.extension() == ".parquet") {
+        // The hub's copy, every shard of the split.
+        for (const JsonLine& row : read_jsonl(file))
+            items.push_back(hellaswag_item_from_json(row.value, row.where));
+    } else {
+        items = read_hellaswag(file);
+    }
+    for (HellaSwagItem& item : items) {
         Doc d;
         d.id = item.source;
         d.text = item.context;
@@ -341,30 +383,63 @@ Split read_hellaswag_split(const fs::path& file) {
     return s;
 }
 
+// An integer field that must be one of 0 .. count - 1 (the hub's class labels).
+int json_class(const nlohmann::json& object, std::string_view field, int count,
+               const std::string& where) {
+    const nlohmann::json& value = json_field(object, field, where);
+    check(value.is_number_integer() && value.get<int64_t>() >= 0 && value.get<int64_t>() < count,
+          "{}: field '{}' should be an integer from 0 to {}, got {}", where, field, count - 1,
+          value.dump());
+    return value.get<int>();
+}
+
+// PIQA's release keeps the labels in a file of their own (labels_file); the hub's copy has a
+// label field in each row (labels_file empty).
 Split read_piqa(const fs::path& file, const fs::path& labels_file) {
     Split s{file.string(), {}};
     const std::vector<JsonLine> rows = read_jsonl(file);
-    const std::vector<TextLine> labels = read_lines(labels_file);
-    check(labels.size() == rows.size(), "{}: {} labels for the {} items of {} (cut short?)",
-          labels_file.string(), labels.size(), rows.size(), file.string());
+    std::vector<TextLine> labels;
+    if (!labels_file.empty()) {
+        labels = read_lines(labels_file);
+        check(labels.size() == rows.size(), "{}: {} labels for the {} items of {} (cut short?)",
+              labels_file.string(), labels.size(), rows.size(), file.string());
+    }
     for (size_t i = 0; i < rows.size(); ++i) {
-        const std::string where = file_line(file, rows[i].line);
+        const std::string where = rows[i].where;
         Doc d;
         d.id = where;
         const std::string goal = json_string(rows[i].value, "goal", where);
         const std::string sol1 = json_string(rows[i].value, "sol1", where);
         const std::string sol2 = json_string(rows[i].value, "sol2", where);
-        const std::string& label = labels[i].text;
-        check(label == "0" || label == "1", "{}: label should be 0 or 1, got '{}'",
-              file_line(labels_file, labels[i].line), label);
+        if (labels_file.empty()) {
+            d.gold = json_class(rows[i].value, "label", 2, where);
+        } else {
+            const std::string& label = labels[i].text;
+            check(label == "0" || label == "1", "{}: label should be 0 or 1, got '{}'",
+                  file_line(labels_file, labels[i].line), label);
+            d.gold = label == "1" ? 1 : 0;
+        }
         d.text = "Question: " + goal;
         d.text += "\nAnswer:";
         d.choices = {sol1, sol2};
-        d.gold = label == "1" ? 1 : 0;
         d.fields = {{"goal", goal}, {"sol1", sol1}, {"sol2", sol2}, {"label", d.gold}};
         s.docs.push_back(std::move(d));
     }
     return s;
+}
+
+// An RTE pair; gold 0 is entailment ("True").
+Doc rte_doc(const std::string& sentence1, const std::string& sentence2, int gold,
+            const nlohmann::json& idx, const std::string& where) {
+    Doc d;
+    d.id = where;
+    d.text = sentence1 + "\nQuestion: ";
+    d.text += sentence2;
+    d.text += " True or False?\nAnswer:";
+    d.choices = {"True", "False"};
+    d.gold = gold;
+    d.fields = {{"sentence1", sentence1}, {"sentence2", sentence2}, {"label", gold}, {"idx", idx}};
+    return d;
 }
 
 // GLUE's TSV, read as its Hugging Face builder does: tab-separated, no quoting, a header.
@@ -400,19 +475,45 @@ Split read_rte(const fs::path& file) {
         const std::string& label = f[c_label];
         check(label == "entailment" || label == "not_entailment",
               "{}: field 'label' should be entailment or not_entailment, got '{}'", where, label);
-        Doc d;
-        d.id = where;
-        d.text = f[c_s1] + "\nQuestion: ";
-        d.text += f[c_s2];
-        d.text += " True or False?\nAnswer:";
-        d.choices = {"True", "False"};
-        d.gold = label == "entailment" ? 0 : 1;
-        d.fields = {
-            {"sentence1", f[c_s1]}, {"sentence2", f[c_s2]}, {"label", d.gold}, {"idx", f[c_index]}};
-        s.docs.push_back(std::move(d));
+        s.docs.push_back(
+            rte_doc(f[c_s1], f[c_s2], label == "entailment" ? 0 : 1, f[c_index], where));
     }
     check(!s.docs.empty(), "{}: no documents in the file", file.string());
     return s;
+}
+
+// The hub's GLUE rows: sentence1, sentence2, label (0 entailment, 1 not_entailment), idx.
+Split read_rte_rows(const fs::path& file) {
+    Split s{file.string(), {}};
+    for (const JsonLine& row : read_jsonl(file)) {
+        const nlohmann::json idx = row.value.contains("idx") ? row.value["idx"] : nlohmann::json();
+        s.docs.push_back(rte_doc(json_string(row.value, "sentence1", row.where),
+                                 json_string(row.value, "sentence2", row.where),
+                                 json_class(row.value, "label", 2, row.where), idx, row.where));
+    }
+    return s;
+}
+
+// One MMLU question: the YAML's question.strip(), the four answers lettered, "Answer:".
+Doc mmlu_doc(const std::string& question, std::vector<std::string> answers, int gold,
+             const std::string& subject, const std::string& where) {
+    Doc d;
+    d.id = where;
+    d.text = python_strip(question);
+    for (size_t k = 0; k < answers.size(); ++k) {
+        d.text += '\n';
+        d.text += static_cast<char>('A' + k);
+        d.text += ". ";
+        d.text += answers[k];
+    }
+    d.text += "\nAnswer:";
+    d.choices = {"A", "B", "C", "D"};
+    d.gold = gold;
+    d.fields = {{"question", question},
+                {"subject", subject},
+                {"choices", std::move(answers)},
+                {"answer", gold}};
+    return d;
 }
 
 // Hendrycks's headerless CSV: question, A, B, C, D, answer letter.
@@ -431,34 +532,33 @@ Split read_mmlu(const fs::path& file, const std::string& subject) {
         const std::string& answer = record.fields[5];
         check(answer.size() == 1 && answer[0] >= 'A' && answer[0] <= 'D',
               "{}: field 'answer' (column 6) should be A, B, C or D, got '{}'", where, answer);
-        Doc d;
-        d.id = file_line(file, record.line);
-        const std::string& q = record.fields[0];
-        d.text = python_strip(q);  // the YAML: question.strip()
-        for (int k = 0; k < 4; ++k) {
-            d.text += '\n';
-            d.text += static_cast<char>('A' + k);
-            d.text += ". ";
-            d.text += record.fields[1 + k];
-        }
-        d.text += "\nAnswer:";
-        d.choices = {"A", "B", "C", "D"};
-        d.gold = answer[0] - 'A';
-        d.fields = {{"question", q},
-                    {"subject", subject},
-                    {"choices", std::vector<std::string>(record.fields.begin() + 1,
-                                                         record.fields.begin() + 5)},
-                    {"answer", d.gold}};
-        s.docs.push_back(std::move(d));
+        s.docs.push_back(
+            mmlu_doc(record.fields[0],
+                     std::vector<std::string>(record.fields.begin() + 1, record.fields.begin() + 5),
+                     answer[0] - 'A', subject, file_line(file, record.line)));
     }
     check(!s.docs.empty(), "{}: no questions in the file", file.string());
+    return s;
+}
+
+// The hub's cais/mmlu rows: question, subject, choices (4), answer 0-3.
+Split read_mmlu_rows(const fs::path& file, const std::string& subject) {
+    Split s{file.string(), {}};
+    for (const JsonLine& row : read_jsonl(file)) {
+        std::vector<std::string> choices = json_strings(row.value, "choices", row.where);
+        check(choices.size() == 4, "{}: field 'choices' should hold 4 answers, holds {}", row.where,
+              choices.size());
+        s.docs.push_back(mmlu_doc(json_string(row.value, "question", row.where), std::move(choices),
+                                  json_class(row.value, "answer", 4, row.where), subject,
+                                  row.where));
+    }
     return s;
 }
 
 Split read_lambada(const fs::path& file) {
     Split s{file.string(), {}};
     for (const JsonLine& row : read_jsonl(file)) {
-        const std::string where = file_line(file, row.line);
+        const std::string where = row.where;
         const std::string text = json_string(row.value, "text", where);
         // The YAML: text.split(' ')[:-1] joined by ' ', and ' ' + text.split(' ')[-1]: a split
         // on single spaces, so the context is everything before the last space.
@@ -477,9 +577,13 @@ Split read_lambada(const fs::path& file) {
 Split load_split(const std::string& base, const std::string& subject, bool fewshot,
                  const TaskOptions& options) {
     const TaskDef& def = task_def(base);
+    const HubSplit hub{def.hub_repos, base == "mmlu" ? subject : def.hub_config,
+                       fewshot ? def.info.fewshot_split : def.info.eval_split};
     auto find = [&](std::vector<std::string> names) {
-        return find_task_file(base, names, def.subfolders, def.info.url, options);
+        return find_task_file(base, names, def.subfolders, def.info.url, options, &hub);
     };
+    // The hub's Parquet copy, found when the release's files are not there.
+    auto from_hub = [](const fs::path& p) { return p.extension() == ".parquet"; };
     if (base == "arc_easy" || base == "arc_challenge") {
         const std::string stem = base == "arc_easy" ? "ARC-Easy" : "ARC-Challenge";
         return read_arc_like(find({stem + (fewshot ? "-Train.jsonl" : "-Test.jsonl")}), false);
@@ -500,6 +604,7 @@ Split load_split(const std::string& base, const std::string& subject, bool fewsh
     if (base == "piqa") {
         const std::string stem = fewshot ? "train" : "valid";
         const fs::path items = find({stem + ".jsonl"});
+        if (from_hub(items)) return read_piqa(items, {});
         const fs::path labels = items.parent_path() / (stem + "-labels.lst");
         check(fs::is_regular_file(labels), "piqa: {} has no {} beside it (get it from {})",
               items.string(), labels.filename().string(), def.info.url);
@@ -507,16 +612,19 @@ Split load_split(const std::string& base, const std::string& subject, bool fewsh
     }
     if (base == "openbookqa")
         return read_arc_like(find({fewshot ? "train.jsonl" : "test.jsonl"}), true);
-    if (base == "rte") return read_rte(find({fewshot ? "train.tsv" : "dev.tsv"}));
+    if (base == "rte") {
+        const fs::path file = find({fewshot ? "train.tsv" : "dev.tsv"});
+        return from_hub(file) ? read_rte_rows(file) : read_rte(file);
+    }
     if (base == "mmlu") {
         const std::string split = fewshot ? "dev" : "test";
         std::vector<std::string> subfolders;
         for (const std::string& f : def.subfolders) {
             subfolders.push_back(f.empty() ? split : f + "/" + split);
         }
-        return read_mmlu(find_task_file("mmlu_" + subject, {subject + "_" + split + ".csv"},
-                                        subfolders, def.info.url, options),
-                         subject);
+        const fs::path file = find_task_file("mmlu_" + subject, {subject + "_" + split + ".csv"},
+                                             subfolders, def.info.url, options, &hub);
+        return from_hub(file) ? read_mmlu_rows(file, subject) : read_mmlu(file, subject);
     }
     if (base == "lambada_openai") return read_lambada(find({"lambada_test.jsonl"}));
     fail("task {} has no reader", base);

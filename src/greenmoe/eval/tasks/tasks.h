@@ -1,6 +1,7 @@
 // Benchmark tasks as lm-evaluation-harness 0.4 builds them: each task's documents read from
-// its original release, and the exact loglikelihood requests (context, continuation) the
-// harness would score, 0-shot or with few-shot examples it would pick for the same seed.
+// its original release or the Hugging Face hub's Parquet copy, and the exact loglikelihood requests
+// (context, continuation) the harness would score, 0-shot or with few-shot examples it would pick
+// for the same seed.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +81,13 @@ struct TaskOptions {
 //                            under mmlu/data/, data/, mmlu/ (headerless: question, A-D, answer)
 //   lambada_openai           lambada_test.jsonl (OpenAI's, {"text": ...}), also few-shot, in
 //                            lambada/, lambada_openai/
+// Failing those, in the same data folder, the Hugging Face hub's Parquet copy the harness itself
+// loads (HubSplit in task_files.h: <repo>/<config>/<split>-0000k-of-0000n.parquet, or the
+// conversion branch's <repo>/<config>/<split>/0000.parquet), mapped field by field to the same
+// documents: allenai/ai2_arc ARC-Easy / ARC-Challenge, aps/super_glue boolq, allenai/winogrande
+// winogrande_xl, Rowan/hellaswag, baber/piqa, allenai/openbookqa main, nyu-mll/glue rte,
+// cais/mmlu <subject>, EleutherAI/lambada_openai default. A folder given earlier wins over any
+// copy in a later one.
 // TaskInfo::url says where each comes from; a missing file's error lists every folder searched.
 //
 // Few-shot examples are drawn as the harness draws them: one random.Random(seed) per task (per
