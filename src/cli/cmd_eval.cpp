@@ -249,7 +249,11 @@ void register_eval(CLI::App& app) {
     cmd->add_option("--stride", args->stride,
                     "perplexity window step (default: the window, no overlap)")
         ->check(positive_count());
-    cmd->add_option("--data-dir", args->data_dir, "folder with datasets (default: $GREENMOE_DATA)");
+    cmd->add_option("--data-dir", args->data_dir,
+                    "folder with datasets: original releases or the Hugging Face hub's Parquet "
+                    "copies (default: $GREENMOE_DATA); benchmark tasks found in none are "
+                    "downloaded from the hub ($HF_ENDPOINT) into the cache, checked against "
+                    "the hub's SHA-256, unless HF_HUB_OFFLINE=1");
     cmd->add_option(
         "--cache-dir", args->cache_dir,
         "downloads and prepared shards (default: $GREENMOE_CACHE or ~/.cache/greenmoe)");

@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/eval/hellaswag_data.h"
+#include "greenmoe/io/url_fetch.h"
 
 namespace greenmoe {
 
@@ -71,12 +71,9 @@ fs::path find_or_fetch_hellaswag(const fs::path& given, const DataLocations& whe
 
     fs::create_directories(cached.parent_path());
     const fs::path partial = cached.string() + ".part." + std::to_string(getpid());
-    const std::string command = "curl -fsSL --max-time 300 -o '" + partial.string() + "' '" +
-                                kHellaSwagUrl + "' 2>/dev/null";
     std::fprintf(stderr, "downloading HellaSwag from %s\n", kHellaSwagUrl);
-    const int rc = std::system(command.c_str());
     std::error_code ec;
-    if (rc != 0 || !fs::is_regular_file(partial)) {
+    if (!fetch_url(kHellaSwagUrl, partial, 300) || !fs::is_regular_file(partial)) {
         fs::remove(partial, ec);
         fail(
             "HellaSwag not found in:{}\nand the download from {} failed (offline?); pass "

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +11,7 @@
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/sha256.h"
 #include "greenmoe/io/atomic_file.h"
+#include "greenmoe/io/url_fetch.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
 #include "greenmoe/text/prepare.h"
 #include "greenmoe/text/tokenizer_files.h"
@@ -72,11 +72,8 @@ fs::path find_or_fetch_raw_dataset(const std::string& name, const DataLocations&
 
     fs::create_directories(cached.parent_path());
     const fs::path partial = cached.string() + ".part." + std::to_string(getpid());
-    const std::string command =
-        "curl -fsSL --max-time 120 -o '" + partial.string() + "' '" + d.url + "' 2>/dev/null";
     std::fprintf(stderr, "downloading %s from %s\n", d.name, d.url);
-    const int rc = std::system(command.c_str());
-    if (rc != 0 || !fs::is_regular_file(partial)) {
+    if (!fetch_url(d.url, partial, 120) || !fs::is_regular_file(partial)) {
         std::error_code ec;
         fs::remove(partial, ec);
         fail(

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "greenmoe/core/error.h"
+#include "greenmoe/eval/tasks/hub_download.h"
 #include "greenmoe/io/parquet/parquet_reader.h"
 #include "greenmoe/io/zip_archive.h"
 
@@ -190,13 +191,26 @@ fs::path find_task_file(const std::string& task, const std::vector<std::string>&
             "folder with --data-dir or GREENMOE_DATA",
             task, wanted, folders, url);
     }
-    fail(
+    const std::string not_found = fmt::format(
         "{}: {} not found; looked in:{}\nnor the Hugging Face data set {} ({} split {}, "
-        "Parquet) in:{}\nDownload the original release from {}, or the data set with `hf "
-        "download {} --repo-type dataset --local-dir DIR/{}`, and pass DIR with --data-dir or "
-        "GREENMOE_DATA",
-        task, wanted, folders, hub->repos.front(), hub->config, hub->split, hub_folders_tried, url,
-        hub->repos.front(), hub->repos.front());
+        "Parquet) in:{}",
+        task, wanted, folders, hub->repos.front(), hub->config, hub->split, hub_folders_tried);
+    // The hub's copy, fetched into the cache with its published checksums.
+    if (!options.cache_dir.empty() && hub_downloads_allowed()) {
+        try {
+            return download_hub_split(task, *hub, options.cache_dir / "data");
+        } catch (const Error& e) {
+            fail(
+                "{}\nand {}\nDownload the original release from {}, or the data set with `hf "
+                "download {} --repo-type dataset --local-dir DIR/{}`, and pass DIR with "
+                "--data-dir or GREENMOE_DATA",
+                not_found, e.what(), url, hub->repos.front(), hub->repos.front());
+        }
+    }
+    fail(
+        "{}\nDownload the original release from {}, or the data set with `hf download {} "
+        "--repo-type dataset --local-dir DIR/{}`, and pass DIR with --data-dir or GREENMOE_DATA",
+        not_found, url, hub->repos.front(), hub->repos.front());
 }
 
 std::string file_line(const fs::path& path, size_t line) {
