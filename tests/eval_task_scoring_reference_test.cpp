@@ -171,6 +171,30 @@ TEST(BenchmarkTasksCli, ResultsFileSamplesAndErrors) {
     EXPECT_NE(too_many.output.find("500"), std::string::npos) << too_many.output;
 }
 
+// A greenmoe checkpoint scored from the hub's Parquet copies: the results the release files give.
+TEST(BenchmarkTasksCli, HubParquetCopiesScoreAsTheReleases) {
+    testing::TempDir tmp;
+    const fs::path source = GREENMOE_SOURCE_DIR;
+    const std::string base = testing::greenmoe_binary().string() + " eval --checkpoint " +
+                             (source / "tests/fixtures/lm-eval/nano_switch").string() +
+                             " --tokenizer " + testing::tokenizer_dir().string() +
+                             " --no-energy -q --task piqa,rte,mmlu_college_physics --num-fewshot 2";
+    nlohmann::json results[2];
+    const fs::path dirs[2] = {fixtures(), source / "tests/fixtures/lm-eval-hub"};
+    for (int i = 0; i < 2; ++i) {
+        const fs::path out = tmp / ("results" + std::to_string(i) + ".json");
+        const auto r = testing::run_command(base + " --data-dir " + dirs[i].string() + " --json " +
+                                            out.string());
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        results[i] = nlohmann::json::parse(read_file(out))["results"];
+    }
+    for (const std::string task : {"piqa", "rte", "mmlu_college_physics"}) {
+        ASSERT_TRUE(results[0].contains(task)) << results[0].dump();
+        EXPECT_EQ(results[0][task]["acc,none"], results[1][task]["acc,none"]) << task;
+        EXPECT_EQ(results[0][task]["acc_stderr,none"], results[1][task]["acc_stderr,none"]) << task;
+    }
+}
+
 // Scores do not depend on the thread count or on how many documents are scored together: the
 // same predictions, and log-likelihoods equal to float32 rounding (BLAS blocks a product
 // differently for other shapes and thread counts). A greenmoe GPT, a greenmoe Switch MoE (no
