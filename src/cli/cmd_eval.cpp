@@ -33,8 +33,8 @@ namespace greenmoe::cli {
 namespace {
 
 struct EvalArgs {
-    std::string checkpoint, model, task = "hellaswag", data, data_dir, cache_dir, tokenizer,
-                                   json_out;
+    std::string checkpoint, model, adapter, task = "hellaswag", data, data_dir, cache_dir,
+                                            tokenizer, json_out;
     std::string val_data;
     int64_t limit = 0, val_tokens = 0;
     int batch_items = 16, batch_size = 8, context = 0, stride = 0, num_fewshot = -1;
@@ -62,7 +62,7 @@ nlohmann::json run_hellaswag(const EvalArgs& args, bool hf_model) {
     options.progress = !args.quiet;
     HellaSwagResult r;
     if (hf_model) {
-        const hf::HfModel model = hf::HfModel::load(args.model);
+        const hf::HfModel model = hf::HfModel::load_with_adapter(args.model, args.adapter);
         r = evaluate_hellaswag_hf(model, load_hf_tokenizer(args), items, options);
     } else {
         const auto model = load_model(args.checkpoint, 1, 1);
@@ -93,7 +93,7 @@ nlohmann::json run_perplexity(const EvalArgs& args, bool hf_model) {
                 "model_type the engine runs); for greenmoe checkpoints use --task val-loss",
                 args.model);
     usage_check(!args.data.empty(), "--task perplexity needs --data FILE (text or token shard)");
-    const hf::HfModel model = hf::HfModel::load(args.model);
+    const hf::HfModel model = hf::HfModel::load_with_adapter(args.model, args.adapter);
     const std::vector<int32_t> tokens = read_perplexity_tokens(args.data, load_hf_tokenizer(args));
     PerplexityOptions options;
     options.context = args.context;
@@ -168,6 +168,10 @@ void describe_evaluated_model(const EvalArgs& args, bool hf_model, nlohmann::jso
     namespace fs = std::filesystem;
     result["model"] = args.model;
     result["model_absolute"] = fs::absolute(args.model).lexically_normal().string();
+    if (!args.adapter.empty()) {
+        result["adapter"] = args.adapter;
+        result["adapter_absolute"] = fs::absolute(args.adapter).lexically_normal().string();
+    }
     if (hf_model) return;
     try {
         const fs::path weights = resolve_checkpoint_weights(args.checkpoint);
@@ -198,7 +202,7 @@ nlohmann::json run_benchmark_tasks(const EvalArgs& args) {
     options.progress = !args.quiet;
     options.log_samples = args.log_samples;
     options.batch_tokens = args.batch_tokens;
-    const auto model = open_language_model(args.model, args.tokenizer);
+    const auto model = open_language_model(args.model, args.tokenizer, args.adapter);
     return run_harness_tasks(*model, names, options);
 }
 
@@ -217,6 +221,9 @@ void register_eval(CLI::App& app) {
     cmd->add_option("--checkpoint", args->checkpoint,
                     "run folder, checkpoint folder, greenmoe model.safetensors, or a Hugging Face "
                     "GPT-2 folder");
+    cmd->add_option("--adapter", args->adapter,
+                    "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) "
+                    "merged into the --model Hugging Face model");
     cmd->add_option(
            "--task", args->task,
            "hellaswag (both styles), val-loss (greenmoe models), perplexity (Hugging Face "
@@ -289,6 +296,10 @@ void register_eval(CLI::App& app) {
         if (!a.log_samples.empty()) check_output_file(a.log_samples, "--log-samples");
         const bool hf_model = is_hf_engine_model(a.model);
         const bool harness = is_harness_run(a);
+        usage_check(a.adapter.empty() || hf_model,
+                    "--adapter {}: LoRA adapters apply to Hugging Face models; {} is a greenmoe "
+                    "model",
+                    a.adapter, a.model);
         usage_check(
             !hf_model || a.task != "val-loss",
             "--task val-loss: {} is a Hugging Face model; use --task perplexity --data FILE",

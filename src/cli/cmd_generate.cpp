@@ -16,7 +16,7 @@ namespace greenmoe::cli {
 namespace {
 
 struct GenerateArgs {
-    std::string checkpoint, model, prompt, tokenizer;
+    std::string checkpoint, model, adapter, prompt, tokenizer;
     SampleOptions sample;
     double top_p = 1.0;
     bool no_cache = false;
@@ -25,7 +25,7 @@ struct GenerateArgs {
 
 // Any model through LanguageModel; the text is printed as it comes.
 int64_t generate_any(const GenerateArgs& args, const std::string& path) {
-    const auto model = open_language_model(path, args.tokenizer);
+    const auto model = open_language_model(path, args.tokenizer, args.adapter);
     hf::GenerateOptions options;
     options.max_new_tokens = args.sample.max_new_tokens;
     options.temperature = args.sample.temperature;
@@ -54,6 +54,9 @@ void register_generate(CLI::App& app) {
     cmd->add_option("--model", args->model,
                     "a Hugging Face model folder (config.json, safetensors weights and its "
                     "tokenizer.json), or anything --checkpoint takes");
+    cmd->add_option("--adapter", args->adapter,
+                    "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) "
+                    "merged into the --model Hugging Face model");
     cmd->add_option("--checkpoint", args->checkpoint,
                     "run folder, checkpoint folder, greenmoe model.safetensors, or a Hugging Face "
                     "GPT-2 folder");

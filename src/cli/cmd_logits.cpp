@@ -39,7 +39,7 @@ std::vector<int32_t> parse_ids(const std::string& text) {
 
 void register_logits(CLI::App& app) {
     struct Args {
-        std::string model, ids;
+        std::string model, adapter, ids;
         bool json = false;
     };
     auto args = std::make_shared<Args>();
@@ -49,12 +49,15 @@ void register_logits(CLI::App& app) {
         "of token ids and print the logits at every position, to compare with other "
         "implementations.");
     cmd->add_option("--model", args->model, "Hugging Face model folder")->required();
+    cmd->add_option("--adapter", args->adapter,
+                    "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) "
+                    "merged into the model");
     cmd->add_option("--ids", args->ids, "token ids, comma separated (e.g. 1,2,3)")->required();
     cmd->add_flag("--json", args->json,
                   "print {\"logits\": [[...], ...]}: one row of vocabulary logits per position");
     cmd->callback([args]() {
         const std::vector<int32_t> ids = parse_ids(args->ids);
-        const hf::HfModel model = hf::HfModel::load(args->model);
+        const hf::HfModel model = hf::HfModel::load_with_adapter(args->model, args->adapter);
         const std::vector<float> logits = model.logits(ids);
         const auto vocab = static_cast<size_t>(model.config().vocab_size);
         std::string out = args->json ? "{\"logits\": [" : "";

@@ -283,9 +283,9 @@ ModelSize GreenmoeLanguageModel::size() const {
 
 class HfLanguageModel : public LanguageModel {
   public:
-    HfLanguageModel(const fs::path& path, const std::string& tokenizer)
-        : name_(path.string()),
-          model_(hf::HfModel::load(path)),
+    HfLanguageModel(const fs::path& path, const std::string& tokenizer, const fs::path& adapter)
+        : name_(adapter.empty() ? path.string() : path.string() + " + " + adapter.string()),
+          model_(hf::HfModel::load_with_adapter(path, adapter)),
           tokenizer_(hf::Tokenizer::load(tokenizer.empty() ? path : fs::path(tokenizer))),
           prefix_(bos_prefix(tokenizer_)) {}
 
@@ -373,8 +373,15 @@ ModelSize HfLanguageModel::size() const {
 }  // namespace
 
 std::unique_ptr<LanguageModel> open_language_model(const fs::path& model,
-                                                   const std::string& tokenizer) {
-    if (is_hf_engine_model(model)) return std::make_unique<HfLanguageModel>(model, tokenizer);
+                                                   const std::string& tokenizer,
+                                                   const fs::path& adapter) {
+    if (is_hf_engine_model(model)) {
+        return std::make_unique<HfLanguageModel>(model, tokenizer, adapter);
+    }
+    usage_check(adapter.empty(),
+                "--adapter {}: LoRA adapters apply to Hugging Face models; {} is a greenmoe "
+                "model (fine-tune it with `greenmoe train --init-from`)",
+                adapter.string(), model.string());
     return std::make_unique<GreenmoeLanguageModel>(model, tokenizer);
 }
 

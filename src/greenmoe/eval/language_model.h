@@ -78,8 +78,10 @@ class LanguageModel {
 
 // A greenmoe run, checkpoint, simplify output or GPT-2 folder (with the GPT-2 BPE files from
 // `tokenizer`, or found as every command finds them), or a Hugging Face folder the engine
-// runs (its tokenizer.json, or `tokenizer` when given).
+// runs (its tokenizer.json, or `tokenizer` when given), with a PEFT LoRA `adapter` folder merged
+// in when given (Hugging Face models only; UsageError for a greenmoe model).
 std::unique_ptr<LanguageModel> open_language_model(const std::filesystem::path& model,
-                                                   const std::string& tokenizer = {});
+                                                   const std::string& tokenizer = {},
+                                                   const std::filesystem::path& adapter = {});
 
 }  // namespace greenmoe

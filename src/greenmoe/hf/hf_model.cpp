@@ -8,6 +8,7 @@
 
 #include "greenmoe/core/error.h"
 #include "greenmoe/hf/attention.h"
+#include "greenmoe/hf/lora_merge.h"
 #include "greenmoe/hf/mla_attention.h"
 #include "greenmoe/hf/moe_block.h"
 #include "greenmoe/hf/ops.h"
@@ -35,11 +36,38 @@ HfModel HfModel::load(const std::filesystem::path& dir) {
     return model;
 }
 
+HfModel HfModel::load_with_adapter(const std::filesystem::path& dir,
+                                   const std::filesystem::path& adapter) {
+    HfModel model = load(dir);
+    if (!adapter.empty()) model.apply_lora(read_lora_adapter(adapter));
+    return model;
+}
+
 HfModel HfModel::load(const std::filesystem::path& config_json,
                       const std::filesystem::path& weights) {
     ModelConfig config = read_model_config(config_json);
     auto tensors = std::make_unique<SafetensorsModel>(SafetensorsModel::open(weights));
     return HfModel(std::move(config), std::move(tensors));
+}
+
+void HfModel::apply_lora(const LoraAdapter& adapter) {
+    for (const LoraModule& module : adapter.modules) {
+        const Mat base = find_lora_target(weights_, adapter, module);
+        merged_.push_back(merged_matrix(base, module));
+        const auto* merged = reinterpret_cast<const std::byte*>(merged_.back().data());
+        // Every view of the tensor moves to the merged copy at the same element offset (row
+        // slices such as Granite's halves of input_linear, a tied LM head).
+        const size_t elem = dtype_size(base.dtype);
+        const std::byte* begin = base.data;
+        const std::byte* end = begin + static_cast<size_t>(base.rows * base.cols) * elem;
+        auto move_view = [&](Mat& m) {
+            if (m.data < begin || m.data >= end || m.dtype != base.dtype) return;
+            const size_t offset = static_cast<size_t>(m.data - begin) / elem;
+            m = Mat{merged + offset * sizeof(float), DType::F32, m.rows, m.cols};
+        };
+        for_each_matrix(weights_, move_view);
+        for (auto& [name, m] : weights_.named) move_view(m);
+    }
 }
 
 std::vector<float> HfModel::forward(std::span<const int32_t> ids, KvCache& cache) const {

@@ -11,6 +11,7 @@
 #include "greenmoe/hf/hf_config.h"
 #include "greenmoe/hf/hf_weights.h"
 #include "greenmoe/hf/kv_cache.h"
+#include "greenmoe/hf/lora_adapter.h"
 #include "greenmoe/hf/moe_block.h"
 #include "greenmoe/hf/rope.h"
 #include "greenmoe/io/safetensors_model.h"
@@ -21,6 +22,9 @@ class HfModel {
   public:
     // A folder with config.json and model.safetensors (or model.safetensors.index.json).
     static HfModel load(const std::filesystem::path& dir);
+    // The same with a PEFT LoRA adapter folder merged in (apply_lora); none when empty.
+    static HfModel load_with_adapter(const std::filesystem::path& dir,
+                                     const std::filesystem::path& adapter);
     // A config file and the weights: a .safetensors file, or a folder as above.
     static HfModel load(const std::filesystem::path& config_json,
                         const std::filesystem::path& weights);
@@ -51,6 +55,12 @@ class HfModel {
     // default). The observer must outlive those passes.
     void set_moe_observer(MoeObserver* observer) { observer_ = observer; }
 
+    // Merges a LoRA adapter into the weights it targets: each becomes an fp32 copy
+    // W + scale · B · A held by the model (the files stay untouched; memory grows by those
+    // matrices in fp32), every slice of it in the forward pass included. A module that is not
+    // one of the model's matrices, or of another shape, throws Error naming both.
+    void apply_lora(const LoraAdapter& adapter);
+
   private:
     HfModel(ModelConfig config, std::unique_ptr<SafetensorsModel> tensors);
     ModelConfig config_;
@@ -58,6 +68,7 @@ class HfModel {
     ModelWeights weights_;
     Rope rope_;
     std::vector<std::vector<bool>> masked_;
+    std::vector<std::vector<float>> merged_;  // what apply_lora's Mats point into
     MoeObserver* observer_ = nullptr;
 };
 

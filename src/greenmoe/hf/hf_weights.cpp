@@ -28,8 +28,13 @@ class Lookup {
 
     Mat matrix(const std::string& name, int64_t rows, int64_t cols) const {
         const TensorInfo& t = get(name, {rows, cols});
-        return Mat{data(t), t.dtype, rows, cols};
+        Mat m{data(t), t.dtype, rows, cols};
+        matrices.emplace_back(name, m);
+        return m;
     }
+
+    // What matrix() returned, by name (ModelWeights::named).
+    mutable std::vector<std::pair<std::string, Mat>> matrices;
 
     // Expert e of a stacked [experts, rows, cols] tensor.
     Mat stacked(const std::string& name, int64_t experts, int64_t e, int64_t rows,
@@ -222,6 +227,7 @@ ModelWeights load_from(const Lookup& w, const ModelConfig& c) {
         }
         m.layers.push_back(std::move(layer));
     }
+    m.named = std::move(w.matrices);
     return m;
 }
 

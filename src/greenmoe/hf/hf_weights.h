@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "greenmoe/hf/hf_config.h"
@@ -58,7 +59,31 @@ struct ModelWeights {
     Mat embed, lm_head;
     std::vector<float> final_norm;
     std::vector<LayerWeights> layers;
+    // Every whole 2-D tensor loaded as a matrix, by its name in the files (stacked expert
+    // tensors are not listed: no one name is one matrix), for adapters that target a module.
+    std::vector<std::pair<std::string, Mat>> named;
 };
+
+// Calls f(Mat&) on every matrix the forward pass reads (slices of one tensor included).
+template <class F>
+void for_each_matrix(ModelWeights& w, F&& f) {
+    f(w.embed);
+    f(w.lm_head);
+    auto mlp = [&](GatedMlp& m) {
+        f(m.gate);
+        f(m.up);
+        f(m.down);
+    };
+    for (LayerWeights& l : w.layers) {
+        AttentionWeights& a = l.attention;
+        for (Mat* m : {&a.q, &a.k, &a.v, &a.o, &a.q_a, &a.q_b, &a.kv_a, &a.kv_b}) f(*m);
+        mlp(l.mlp);
+        f(l.moe.router);
+        for (GatedMlp& e : l.moe.experts) mlp(e);
+        mlp(l.moe.shared);
+        f(l.moe.shared_gate);
+    }
+}
 
 // Finds every tensor the config needs; a missing tensor, a wrong shape or an unsupported
 // dtype throws Error naming the file, the tensor and the expected shape.

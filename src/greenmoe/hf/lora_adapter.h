@@ -1,0 +1,36 @@
+// A PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors, as
+// PeftModel.save_pretrained writes them), read and checked for applying to a Hugging Face model.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace greenmoe::hf {
+
+// The low-rank update of one linear module: W' = W + scale · B · A.
+struct LoraModule {
+    std::string module;    // "model.layers.0.self_attn.q_proj"
+    int64_t rank = 0;      // r
+    int64_t in = 0;        // A: [rank, in]
+    int64_t out = 0;       // B: [out, rank]
+    std::vector<float> a;  // row-major [rank, in]
+    std::vector<float> b;  // row-major [out, rank]
+    double scale = 0.0;    // lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora
+};
+
+struct LoraAdapter {
+    std::filesystem::path dir;
+    std::string base_model;           // base_model_name_or_path, as written
+    std::vector<LoraModule> modules;  // in the order of the file's tensor names
+};
+
+// Reads a PEFT LoRA adapter folder. peft_type must be LORA; settings greenmoe does not apply
+// (DoRA, LoRA biases, fan_in_fan_out, modules_to_save, target_parameters, embedding adapters,
+// trainable tokens) are refused by name rather than ignored. rank_pattern / alpha_pattern are
+// honoured (a key applies to a module named by it or ending in "." + it). Every module needs
+// both its lora_A and lora_B, of matching rank. Errors name the file and the key or tensor.
+LoraAdapter read_lora_adapter(const std::filesystem::path& dir);
+
+}  // namespace greenmoe::hf
