@@ -3,6 +3,7 @@
 // W + scale · B · A, and adapters greenmoe cannot apply are refused by name.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -10,11 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "greenmoe/core/half.h"
 #include "greenmoe/hf/hf_model.h"
 #include "greenmoe/hf/lora_adapter.h"
 #include "greenmoe/hf/lora_merge.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/safetensors.h"
+#include "greenmoe/io/safetensors_model.h"
 #include "test_support.h"
 
 namespace greenmoe::hf {
@@ -214,6 +217,73 @@ TEST(PeftAdapterCli, LogitsWithAdapterAndMisuse) {
     EXPECT_EQ(misuse.exit_code, 2) << misuse.output;
     EXPECT_NE(misuse.output.find("LoRA adapters apply to Hugging Face models"), std::string::npos)
         << misuse.output;
+}
+
+}  // namespace
+}  // namespace greenmoe::hf
+
+namespace greenmoe::hf {
+namespace {
+
+// `greenmoe merge-adapter`: targeted weights are base + scale·B·A rounded once to the base's
+// dtype, everything else byte for byte; an fp32 base merged gives PEFT's logits.
+TEST(PeftAdapterMergeCli, WritesTheMergedFolder) {
+    TempDir tmp;
+    const std::string bin = testing::greenmoe_binary().string();
+    for (const std::string name : {"qwen2_moe_bf16_rslora", "olmoe_attention"}) {
+        SCOPED_TRACE(name);
+        const LoraAdapter adapter = read_lora_adapter(peft_fixture(name));
+        const fs::path base_dir = source() / adapter.base_model;
+        const fs::path out = tmp / name;
+        const auto r = testing::run_command(bin + " merge-adapter --model " + base_dir.string() +
+                                            " --adapter " + peft_fixture(name).string() +
+                                            " --out " + out.string());
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        const SafetensorsModel base = SafetensorsModel::open(base_dir);
+        const SafetensorsModel merged = SafetensorsModel::open(out);
+        ASSERT_EQ(merged.tensor_names(), base.tensor_names());
+        const HfModel base_model = HfModel::load(base_dir);
+        size_t changed = 0;
+        for (const std::string& t : base.tensor_names()) {
+            const auto want = base.bytes(t);
+            const auto got = merged.bytes(t);
+            ASSERT_EQ(got.size(), want.size()) << t;
+            EXPECT_EQ(merged.get(t).dtype, base.get(t).dtype) << t;
+            const LoraModule* m = nullptr;
+            for (const LoraModule& x : adapter.modules) {
+                if (x.module + ".weight" == t) m = &x;
+            }
+            if (m == nullptr) {
+                EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin())) << t;
+                continue;
+            }
+            ++changed;
+            const Mat& target = find_lora_target(base_model.weights(), adapter, *m);
+            const std::vector<float> values = merged_matrix(target, *m);
+            const auto* stored = reinterpret_cast<const uint16_t*>(got.data());
+            for (size_t i = 0; i < values.size(); ++i) {
+                if (target.dtype == DType::BF16) {
+                    ASSERT_EQ(stored[i], f32_to_bf16(values[i])) << t << " element " << i;
+                } else {
+                    ASSERT_EQ(reinterpret_cast<const float*>(got.data())[i], values[i]) << t;
+                }
+            }
+        }
+        EXPECT_EQ(changed, adapter.modules.size());
+        if (name == "olmoe_attention") {
+            const auto reference =
+                nlohmann::json::parse(read_file(peft_fixture(name) / "logits.json"));
+            const HfModel model = HfModel::load(out);
+            const auto ids = reference["sequences"][1].get<std::vector<int32_t>>();
+            EXPECT_LE(max_abs_diff(model.logits(ids), reference["logits"][1]), 1e-4);
+        }
+    }
+    // The base folder itself is never written over.
+    const auto into_base = testing::run_command(
+        bin + " merge-adapter --model " + (source() / "tests/fixtures/hf-models/olmoe").string() +
+        " --adapter " + peft_fixture("olmoe_attention").string() + " --out " +
+        (source() / "tests/fixtures/hf-models/olmoe").string() + " --overwrite");
+    EXPECT_NE(into_base.exit_code, 0) << into_base.output;
 }
 
 }  // namespace

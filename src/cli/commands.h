@@ -18,5 +18,6 @@ void register_prune_study(CLI::App& app);
 void register_report(CLI::App& app);
 void register_sweep(CLI::App& app);
 void register_logits(CLI::App& app);
+void register_merge_adapter(CLI::App& app);
 
 }  // namespace greenmoe::cli

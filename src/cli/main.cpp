@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     greenmoe::cli::register_sweep(app);
     greenmoe::cli::register_report(app);
     greenmoe::cli::register_logits(app);
+    greenmoe::cli::register_merge_adapter(app);
     try {
         // Only training splits its work over ranks; under mpirun every other command would
         // run whole on each rank, each writing the same outputs.

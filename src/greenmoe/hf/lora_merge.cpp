@@ -3,7 +3,14 @@
 
 #include <cblas.h>
 
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+
 #include "greenmoe/core/error.h"
+#include "greenmoe/core/half.h"
+#include "greenmoe/hf/hf_model.h"
+#include "greenmoe/io/atomic_file.h"
 
 namespace greenmoe::hf {
 
@@ -33,6 +40,62 @@ const Mat& find_lora_target(const ModelWeights& weights, const LoraAdapter& adap
         "{}: target module '{}' is not one of the model's linear weights (none is named '{}'; "
         "stacked expert tensors cannot be targeted one module at a time)",
         adapter.dir.string(), module.module, name);
+}
+
+namespace {
+
+// The merged values in `dtype`, as bytes.
+std::vector<std::byte> stored_as(const std::vector<float>& values, DType dtype) {
+    std::vector<std::byte> out(values.size() * dtype_size(dtype));
+    if (dtype == DType::F32) {
+        std::memcpy(out.data(), values.data(), out.size());
+        return out;
+    }
+    auto* h = reinterpret_cast<uint16_t*>(out.data());
+    for (size_t i = 0; i < values.size(); ++i) {
+        h[i] = dtype == DType::BF16 ? f32_to_bf16(values[i]) : f32_to_f16(values[i]);
+    }
+    return out;
+}
+
+}  // namespace
+
+ModelFolderWritten write_merged_model(const std::filesystem::path& base_dir,
+                                      const LoraAdapter& adapter, const std::filesystem::path& out,
+                                      ModelFolderWriteOptions options) {
+    namespace fs = std::filesystem;
+    // The engine's view checks the base against its config and finds each target.
+    const HfModel model = HfModel::load(base_dir);
+    const SafetensorsModel tensors = SafetensorsModel::open(base_dir);
+    std::map<std::string, std::vector<std::byte>> merged;  // tensor name → merged bytes
+    for (const LoraModule& m : adapter.modules) {
+        const Mat& target = find_lora_target(model.weights(), adapter, m);
+        merged[m.module + ".weight"] = stored_as(merged_matrix(target, m), target.dtype);
+    }
+    std::vector<OutputTensor> out_tensors;
+    for (const std::string& name : tensors.tensor_names()) {
+        const TensorInfo& t = tensors.get(name);
+        OutputTensor o{name, t.dtype, t.shape, {}};
+        const auto it = merged.find(name);
+        if (it != merged.end()) {
+            o.pieces.emplace_back(it->second.data(), it->second.size());
+        } else {
+            o.pieces.push_back(tensors.bytes(name));
+        }
+        out_tensors.push_back(std::move(o));
+    }
+    options.input = base_dir;
+    options.config = nlohmann::json::parse(read_file(base_dir / "config.json"));
+    options.add_files = [&](const fs::path& staging) {
+        for (const auto& entry : fs::directory_iterator(base_dir)) {
+            const std::string name = entry.path().filename().string();
+            if (!entry.is_regular_file() || is_weight_file_name(name) || name == "config.json") {
+                continue;
+            }
+            fs::copy_file(entry.path(), staging / name);
+        }
+    };
+    return write_model_folder(out, out_tensors, options);
 }
 
 }  // namespace greenmoe::hf

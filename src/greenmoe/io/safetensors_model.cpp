@@ -433,4 +433,12 @@ ModelFolderWritten write_model_folder(const fs::path& out, const std::vector<Out
     return written;
 }
 
+bool is_weight_file_name(const std::string& name) {
+    for (const char* ext : {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack",
+                            ".gguf", ".onnx", ".npz"}) {
+        if (name.ends_with(ext)) return true;
+    }
+    return name.ends_with(".safetensors.index.json") || name.ends_with(".bin.index.json");
+}
+
 }  // namespace greenmoe

@@ -103,6 +103,11 @@ struct ModelFolderWriteOptions {
     bool show_progress = false;
 };
 
+// True for the files of a model folder that hold weights in some format (safetensors and
+// their index, PyTorch, TensorFlow, Flax, GGUF, ONNX, NumPy archives): what a tool writing a
+// changed model must not copy beside its own weights.
+bool is_weight_file_name(const std::string& name);
+
 struct ModelFolderWritten {
     std::vector<std::string> files;  // shard file names, in order
     uint64_t tensor_bytes = 0;

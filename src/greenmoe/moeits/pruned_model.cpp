@@ -22,15 +22,6 @@ namespace {
 constexpr const char* kGreenmoeConfigKey = "greenmoe.model";
 constexpr const char* kGreenmoeMoeitsKey = "greenmoe.moeits";
 
-// Files of an input folder that are weights in some format: never copied beside the
-// pruned weights (they would still hold every expert).
-bool is_weight_file(const std::string& name) {
-    for (const char* ext : {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack",
-                            ".gguf", ".onnx", ".npz"}) {
-        if (name.ends_with(ext)) return true;
-    }
-    return name.ends_with(".safetensors.index.json") || name.ends_with(".bin.index.json");
-}
 // Original expert indices of an earlier pruning (config "moeits_kept_experts"), composed with
 // this one's, so the record always refers to the first model's numbering.
 Json compose_kept(const Json* earlier, const MoeModel& model,
@@ -289,7 +280,8 @@ void check_output_tensors(const MoeModel& model, const PrunedOutput& out, const 
 void copy_extra_files(const MoeModel& model, const fs::path& staging) {
     for (const auto& entry : fs::directory_iterator(model.tensors().dir())) {
         const std::string name = entry.path().filename().string();
-        if (!entry.is_regular_file() || is_weight_file(name) || name == "config.json" ||
+        // Weights in any format would still hold every expert: never copied beside.
+        if (!entry.is_regular_file() || is_weight_file_name(name) || name == "config.json" ||
             name == "summary.json") {
             continue;
         }
