@@ -210,6 +210,16 @@ TEST(PeftAdapterCli, LogitsWithAdapterAndMisuse) {
     }
     EXPECT_LE(max_abs_diff(flat, reference["logits"][0]), 1e-4);
 
+    // The adapter folder alone stands for base + adapter (its base_model_name_or_path is
+    // relative to the repository, where the command runs).
+    const auto alone = testing::run_command("cd " + source().string() + " && " +
+                                            testing::greenmoe_binary().string() +
+                                            " logits --model tests/fixtures/peft/olmoe_attention "
+                                            "--json --ids " +
+                                            id_list + " 2>/dev/null");
+    ASSERT_EQ(alone.exit_code, 0) << alone.output;
+    EXPECT_EQ(nlohmann::json::parse(alone.output)["logits"], got);
+
     const auto misuse =
         testing::run_command(testing::greenmoe_binary().string() + " eval --checkpoint " +
                              (source() / "tests/fixtures/lm-eval/nano_switch").string() +

@@ -20,6 +20,7 @@
 #include "greenmoe/eval/language_model.h"
 #include "greenmoe/eval/perplexity_data.h"
 #include "greenmoe/eval/val_loss.h"
+#include "greenmoe/hf/lora_adapter.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/output_paths.h"
 #include "greenmoe/model/model_loader.h"
@@ -294,6 +295,10 @@ void register_eval(CLI::App& app) {
         if (a.model.empty()) a.model = a.checkpoint;
         if (a.checkpoint.empty()) a.checkpoint = a.model;
         if (!a.log_samples.empty()) check_output_file(a.log_samples, "--log-samples");
+        if (a.adapter.empty() && hf::is_lora_adapter_folder(a.model)) {
+            a.adapter = a.model;  // an adapter folder runs on the base it names
+            a.model = hf::lora_adapter_base(a.adapter).string();
+        }
         const bool hf_model = is_hf_engine_model(a.model);
         const bool harness = is_harness_run(a);
         usage_check(a.adapter.empty() || hf_model,

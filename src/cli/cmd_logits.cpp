@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "greenmoe/core/error.h"
 #include "greenmoe/hf/hf_model.h"
+#include "greenmoe/hf/lora_adapter.h"
 
 namespace greenmoe::cli {
 
@@ -57,7 +58,11 @@ void register_logits(CLI::App& app) {
                   "print {\"logits\": [[...], ...]}: one row of vocabulary logits per position");
     cmd->callback([args]() {
         const std::vector<int32_t> ids = parse_ids(args->ids);
-        const hf::HfModel model = hf::HfModel::load_with_adapter(args->model, args->adapter);
+        const bool adapter_only = args->adapter.empty() && hf::is_lora_adapter_folder(args->model);
+        const hf::HfModel model =
+            adapter_only
+                ? hf::HfModel::load_with_adapter(hf::lora_adapter_base(args->model), args->model)
+                : hf::HfModel::load_with_adapter(args->model, args->adapter);
         const std::vector<float> logits = model.logits(ids);
         const auto vocab = static_cast<size_t>(model.config().vocab_size);
         std::string out = args->json ? "{\"logits\": [" : "";

@@ -9,6 +9,7 @@
 #include "greenmoe/eval/hf_decode_batch.h"
 #include "greenmoe/eval/hf_text.h"
 #include "greenmoe/hf/hf_model.h"
+#include "greenmoe/hf/lora_adapter.h"
 #include "greenmoe/model/gpt_inference.h"
 #include "greenmoe/model/model_loader.h"
 #include "greenmoe/text/gpt2_tokenizer.h"
@@ -375,6 +376,9 @@ ModelSize HfLanguageModel::size() const {
 std::unique_ptr<LanguageModel> open_language_model(const fs::path& model,
                                                    const std::string& tokenizer,
                                                    const fs::path& adapter) {
+    if (adapter.empty() && hf::is_lora_adapter_folder(model)) {
+        return open_language_model(hf::lora_adapter_base(model), tokenizer, model);
+    }
     if (is_hf_engine_model(model)) {
         return std::make_unique<HfLanguageModel>(model, tokenizer, adapter);
     }

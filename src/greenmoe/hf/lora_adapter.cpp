@@ -138,4 +138,21 @@ LoraAdapter read_lora_adapter(const fs::path& dir) {
     return adapter;
 }
 
+bool is_lora_adapter_folder(const fs::path& dir) {
+    return fs::is_regular_file(dir / "adapter_config.json") && !fs::exists(dir / "config.json");
+}
+
+fs::path lora_adapter_base(const fs::path& dir) {
+    const fs::path config_path = dir / "adapter_config.json";
+    const auto config = nlohmann::json::parse(read_file(config_path), nullptr, false);
+    check(!config.is_discarded() && config.is_object(), "{}: not a JSON object",
+          config_path.string());
+    const std::string base = config.value("base_model_name_or_path", "");
+    check(!base.empty() && fs::is_regular_file(fs::path(base) / "config.json"),
+          "{}: the base model '{}' is not a model folder here; pass the base's folder with "
+          "--model and this adapter with --adapter",
+          config_path.string(), base);
+    return base;
+}
+
 }  // namespace greenmoe::hf

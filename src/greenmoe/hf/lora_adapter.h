@@ -33,4 +33,12 @@ struct LoraAdapter {
 // both its lora_A and lora_B, of matching rank. Errors name the file and the key or tensor.
 LoraAdapter read_lora_adapter(const std::filesystem::path& dir);
 
+// A folder holding adapter_config.json and no config.json: an adapter given where a model is
+// expected, to be run on its base (as PEFT's AutoPeftModelForCausalLM does).
+bool is_lora_adapter_folder(const std::filesystem::path& dir);
+// The adapter's base_model_name_or_path as a local folder (as given, from the working
+// directory); Error naming it when it is not one here (a hub id: pass the base's folder with
+// --model and the adapter with --adapter).
+std::filesystem::path lora_adapter_base(const std::filesystem::path& dir);
+
 }  // namespace greenmoe::hf
