@@ -20,6 +20,7 @@
 #include "greenmoe/core/rng.h"
 #include "greenmoe/eval/hellaswag_data.h"
 #include "greenmoe/hf/hf_config.h"
+#include "greenmoe/hf/lora_adapter.h"
 #include "greenmoe/io/atomic_file.h"
 #include "greenmoe/io/json_lines.h"
 #include "greenmoe/io/npy.h"
@@ -472,6 +473,34 @@ TEST(FuzzReaders, HfConfigJson) {
         fuzz_reader(std::string("hf ") + name,
                     read_fixture(testing::shared_data() / "hf-fixtures" / name), plan, read);
     }
+}
+
+// ---- PEFT LoRA adapters: adapter_config.json and adapter_model.safetensors ----
+
+TEST(FuzzReaders, LoraAdapter) {
+    TempDir dir;
+    const fs::path fixture = fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/peft/olmoe_attention";
+    const std::string config = read_fixture(fixture / "adapter_config.json");
+    const std::string weights = read_fixture(fixture / "adapter_model.safetensors");
+    const auto read = [&](const std::string& config_bytes, const std::string& weight_bytes) {
+        write_text_file(dir / "adapter_config.json", config_bytes);
+        write_text_file(dir / "adapter_model.safetensors", weight_bytes);
+        const hf::LoraAdapter adapter = hf::read_lora_adapter(dir.path());
+        for (const hf::LoraModule& m : adapter.modules) {
+            EXPECT_EQ(m.a.size(), static_cast<size_t>(m.rank * m.in));
+            EXPECT_EQ(m.b.size(), static_cast<size_t>(m.out * m.rank));
+        }
+    };
+    FuzzPlan plan;
+    plan.seed = 70;
+    fuzz_reader("adapter_config.json", config, plan,
+                [&](const std::string& bytes) { read(bytes, weights); });
+    FuzzPlan header;
+    header.seed = 71;
+    header.hot = 1200;  // the JSON header and the first tensors
+    header.truncations = 600;
+    fuzz_reader("adapter_model.safetensors", weights, header,
+                [&](const std::string& bytes) { read(config, bytes); });
 }
 
 // ---- log.jsonl ----

@@ -39,6 +39,32 @@ void refuse_setting(const nlohmann::json& config, const char* key, const std::st
           it->dump(), what);
 }
 
+// config[key] when it is a string (`fallback` when absent or null); Error for another type.
+std::string string_setting(const nlohmann::json& config, const char* key, const char* fallback,
+                           const std::string& file) {
+    const auto it = config.find(key);
+    if (it == config.end() || it->is_null()) return fallback;
+    check(it->is_string(), "{}: '{}' should be a string, got {}", file, key, it->dump());
+    return it->get<std::string>();
+}
+
+bool bool_setting(const nlohmann::json& config, const char* key, const std::string& file) {
+    const auto it = config.find(key);
+    if (it == config.end() || it->is_null()) return false;
+    check(it->is_boolean(), "{}: '{}' should be true or false, got {}", file, key, it->dump());
+    return it->get<bool>();
+}
+
+// rank_pattern / alpha_pattern: an object of numbers (absent or null: none).
+nlohmann::json pattern_setting(const nlohmann::json& config, const char* key,
+                               const std::string& file) {
+    const auto it = config.find(key);
+    if (it == config.end() || it->is_null()) return nlohmann::json::object();
+    check(it->is_object(), "{}: '{}' should be an object of module names to numbers, got {}", file,
+          key, it->dump());
+    return *it;
+}
+
 double pattern_value(const nlohmann::json& patterns, const std::string& module, double fallback,
                      const std::string& file, const char* key) {
     if (!patterns.is_object()) return fallback;
@@ -64,7 +90,7 @@ LoraAdapter read_lora_adapter(const fs::path& dir) {
     const std::string file = config_path.string();
     const auto config = nlohmann::json::parse(read_file(config_path), nullptr, false);
     check(!config.is_discarded() && config.is_object(), "{}: not a JSON object", file);
-    const std::string type = config.value("peft_type", "");
+    const std::string type = string_setting(config, "peft_type", "", file);
     check(type == "LORA", "{}: 'peft_type' is '{}', expected LORA", file, type);
     refuse_setting(config, "use_dora", file, "DoRA adapters");
     refuse_setting(config, "lora_bias", file, "LoRA biases");
@@ -73,24 +99,26 @@ LoraAdapter read_lora_adapter(const fs::path& dir) {
     refuse_setting(config, "target_parameters", file, "parameter (fused expert) targets");
     refuse_setting(config, "trainable_token_indices", file, "trainable tokens");
     refuse_setting(config, "layer_replication", file, "replicated layers");
-    check(!config.contains("bias") || config["bias"] == "none",
-          "{}: 'bias' is {}, expected \"none\" (trained biases are not supported)", file,
-          config["bias"].dump());
-    check(config.contains("r") && config["r"].is_number_integer() && config["r"].get<int64_t>() > 0,
+    const std::string bias = string_setting(config, "bias", "none", file);
+    check(bias == "none",
+          "{}: 'bias' is '{}', expected \"none\" (trained biases are not supported)", file, bias);
+    const auto r_it = config.find("r");
+    check(r_it != config.end() && r_it->is_number_integer() && r_it->get<int64_t>() > 0,
           "{}: 'r' should be a positive integer, got {}", file,
-          config.contains("r") ? config["r"].dump() : "nothing");
-    check(config.contains("lora_alpha") && config["lora_alpha"].is_number(),
+          r_it == config.end() ? "nothing" : r_it->dump());
+    const auto alpha_it = config.find("lora_alpha");
+    check(alpha_it != config.end() && alpha_it->is_number(),
           "{}: 'lora_alpha' should be a number, got {}", file,
-          config.contains("lora_alpha") ? config["lora_alpha"].dump() : "nothing");
-    const auto r = config["r"].get<int64_t>();
-    const double alpha = config["lora_alpha"].get<double>();
-    const bool rslora = config.value("use_rslora", false);
-    const nlohmann::json rank_pattern = config.value("rank_pattern", nlohmann::json::object());
-    const nlohmann::json alpha_pattern = config.value("alpha_pattern", nlohmann::json::object());
+          alpha_it == config.end() ? "nothing" : alpha_it->dump());
+    const auto r = r_it->get<int64_t>();
+    const double alpha = alpha_it->get<double>();
+    const bool rslora = bool_setting(config, "use_rslora", file);
+    const nlohmann::json rank_pattern = pattern_setting(config, "rank_pattern", file);
+    const nlohmann::json alpha_pattern = pattern_setting(config, "alpha_pattern", file);
 
     LoraAdapter adapter;
     adapter.dir = dir;
-    adapter.base_model = config.value("base_model_name_or_path", "");
+    adapter.base_model = string_setting(config, "base_model_name_or_path", "", file);
     const SafetensorsFile weights = SafetensorsFile::open(weights_path);
     // module → (A, B) tensor names, in file order of first appearance.
     std::vector<std::string> order;
@@ -147,7 +175,8 @@ fs::path lora_adapter_base(const fs::path& dir) {
     const auto config = nlohmann::json::parse(read_file(config_path), nullptr, false);
     check(!config.is_discarded() && config.is_object(), "{}: not a JSON object",
           config_path.string());
-    const std::string base = config.value("base_model_name_or_path", "");
+    const std::string base =
+        string_setting(config, "base_model_name_or_path", "", config_path.string());
     check(!base.empty() && fs::is_regular_file(fs::path(base) / "config.json"),
           "{}: the base model '{}' is not a model folder here; pass the base's folder with "
           "--model and this adapter with --adapter",
