@@ -123,14 +123,36 @@ TEST(HfKernels, DotRowsWritesOnlyItsRange) {
     }
 }
 
-// linear() takes the row kernel for few inputs and converted tiles with sgemm for many.
+// Panels of 1 to 4 fp32 rows against any number of inputs (3 × 4 blocks and their tails).
+TEST(HfKernels, DotPanelMatchesReference) {
+    std::mt19937 rng(5);
+    for (int64_t rows = 1; rows <= 4; ++rows) {
+        for (int64_t cols : {1, 8, 37, 200}) {
+            const Weights w = make_weights(DType::F32, rows, cols, rng);
+            for (int64_t n : {1, 2, 3, 4, 5, 7, 12, 31}) {
+                const auto x = make_inputs(n, cols, rng);
+                for (KernelPath path : kPaths) {
+                    if (!kernel_path_supported(path)) continue;
+                    SCOPED_TRACE(std::string(kernel_path_name(path)) +
+                                 " rows=" + std::to_string(rows) + " n=" + std::to_string(n));
+                    std::vector<float> y(static_cast<size_t>(n * rows), NAN);
+                    dot_panel(x.data(), n, w.mat, y.data(), rows, path);
+                    expect_product(x, n, w.mat, y.data());
+                }
+            }
+        }
+    }
+}
+
+// linear() takes the row kernel for few inputs, fp32 panels for an expert's share of a
+// prefill, and converted tiles with sgemm for more.
 TEST(HfKernels, LinearMatchesReferenceForFewAndManyRows) {
     std::mt19937 rng(4);
     for (DType dtype : kDtypes) {
-        const Weights w = make_weights(dtype, 300, 77, rng);
-        for (int64_t n : {1, 4, 8, 9, 33}) {
+        const Weights w = make_weights(dtype, 301, 77, rng);
+        for (int64_t n : {1, 4, 8, 9, 33, 96, 97, 130}) {
             const auto x = make_inputs(n, 77, rng);
-            std::vector<float> y(static_cast<size_t>(n * 300));
+            std::vector<float> y(static_cast<size_t>(n * 301));
             linear(x.data(), n, w.mat, y.data());
             SCOPED_TRACE(std::string(dtype_name(dtype)) + " n=" + std::to_string(n));
             expect_product(x, n, w.mat, y.data());

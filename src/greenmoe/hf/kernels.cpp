@@ -96,4 +96,14 @@ void dot_rows(const float* x, int64_t n, const Mat& w, int64_t r0, int64_t r1, f
     }
 }
 
+void dot_panel(const float* x, int64_t n, const Mat& panel, float* y, int64_t ldy,
+               KernelPath path) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (path == KernelPath::Avx2 && panel.dtype == DType::F32) {
+        return dot_panel_avx2(x, n, panel, y, ldy);
+    }
+#endif
+    dot_rows(x, n, panel, 0, panel.rows, y, ldy, path);
+}
+
 }  // namespace greenmoe::hf

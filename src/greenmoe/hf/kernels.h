@@ -31,4 +31,10 @@ constexpr int64_t kDotMaxInputs = 8;
 void dot_rows(const float* x, int64_t n, const Mat& w, int64_t r0, int64_t r1, float* y,
               int64_t ldy, KernelPath path = best_kernel_path());
 
+// dot_rows over every row of a small panel (up to 4 rows, typically weight rows converted to
+// fp32 and kept in L1) for any number of inputs: on AVX2, 3 inputs × 4 rows per pass so that
+// each panel vector loaded serves 3 inputs and each input vector 4 rows.
+void dot_panel(const float* x, int64_t n, const Mat& panel, float* y, int64_t ldy,
+               KernelPath path = best_kernel_path());
+
 }  // namespace greenmoe::hf

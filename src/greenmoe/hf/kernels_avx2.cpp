@@ -119,6 +119,23 @@ GREENMOE_AVX2 void convert_flat(const std::byte* src, int64_t count, float* out)
 
 }  // namespace
 
+GREENMOE_AVX2 void dot_panel_avx2(const float* x, int64_t n, const Mat& panel, float* y,
+                                  int64_t ldy) {
+    const int64_t cols = panel.cols;
+    int64_t i = 0;
+    if (panel.rows == 4) {
+        // 3 inputs × 4 rows: 12 accumulators, the 4 panel rows (L1) read once per 3 inputs.
+        for (; i + 3 <= n; i += 3) dot_block<kF32, 3, 4>(x + i * cols, panel, 0, y + i * ldy, ldy);
+        if (n - i == 2) dot_block<kF32, 2, 4>(x + i * cols, panel, 0, y + i * ldy, ldy);
+        if (n - i == 1) dot_block<kF32, 1, 4>(x + i * cols, panel, 0, y + i * ldy, ldy);
+        return;
+    }
+    for (; i < n; i += std::min<int64_t>(8, n - i)) {
+        dot_dispatch<kF32>(x + i * cols, std::min<int64_t>(8, n - i), panel, 0, panel.rows,
+                           y + i * ldy, ldy);
+    }
+}
+
 GREENMOE_AVX2 void convert_rows_avx2(const Mat& w, int64_t r0, int64_t m, float* out) {
     const std::byte* src = w.data + static_cast<size_t>(r0 * w.cols) * 2;
     if (w.dtype == DType::BF16) {

@@ -34,6 +34,26 @@ void linear_rowwise(const float* x, int64_t n, const Mat& w, float* y) {
     }
 }
 
+// Up to this many inputs (an expert's share of a prefill), BF16 / F16 weights go through
+// 4-row fp32 panels converted once and multiplied with every input while in L1, rather than
+// converted tiles and sgemm, whose packing reads each weight a second time for few rows.
+constexpr int64_t kPanelMaxInputs = 96;
+
+void linear_panels(const float* x, int64_t n, const Mat& w, float* y) {
+    const int64_t rows = w.rows, cols = w.cols, panels = (rows + 3) / 4;
+#pragma omp parallel if (rows * cols >= (int64_t{1} << 15))
+    {
+        std::vector<float> panel(static_cast<size_t>(4 * cols));
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < panels; ++p) {
+            const int64_t r0 = p * 4, m = std::min<int64_t>(4, rows - r0);
+            convert_rows(w, r0, m, panel.data());
+            const Mat f32{reinterpret_cast<const std::byte*>(panel.data()), DType::F32, m, cols};
+            dot_panel(x, n, f32, y + r0, rows);
+        }
+    }
+}
+
 }  // namespace
 
 void linear(const float* x, int64_t n, const Mat& w, const std::vector<float>& bias, float* y) {
@@ -46,6 +66,8 @@ void linear(const float* x, int64_t n, const Mat& w, const std::vector<float>& b
                     static_cast<int>(rows));
     } else if (n <= kRowwiseMaxInputs) {
         linear_rowwise(x, n, w, y);
+    } else if (n <= kPanelMaxInputs && best_kernel_path() == KernelPath::Avx2) {
+        linear_panels(x, n, w, y);
     } else {
         const int64_t step = std::min(rows, tile_rows(cols));
         std::vector<float> tile(static_cast<size_t>(step * cols));
