@@ -1,6 +1,8 @@
 // Causal self-attention (see attention.h).
 #include "greenmoe/hf/attention.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -9,8 +11,65 @@
 
 namespace greenmoe::hf {
 
+namespace {
+
+// From this many query rows on, attention goes through matrix products per head.
+constexpr int64_t kBlockedMinRows = 16;
+// Query rows per block of scores: [rows, positions] floats per head at a time.
+constexpr int64_t kQueryBlock = 256;
+
+// Prefill attention as products: per KV head's query heads and per block of query rows,
+// S = scale · Q Kᵀ (sgemm over the cache's strided head columns), the causal (and sliding
+// window) softmax of each row in place, then O = P V. Scores in fp32 with the row maximum
+// subtracted; each row's sum in double.
+void attend_blocked(const float* q, int64_t n, int64_t q_heads, const LayerCache& cache,
+                    double scale, int window, float* out) {
+    const int64_t total = cache.length(), start = total - n;
+    const int64_t kd = cache.k_dim, vd = cache.v_dim, kv_heads = cache.heads;
+    const int64_t group = q_heads / kv_heads;
+    std::vector<float> scores(static_cast<size_t>(std::min(n, kQueryBlock) * total));
+    for (int64_t h = 0; h < q_heads; ++h) {
+        const int64_t kvh = h / group;
+        for (int64_t i0 = 0; i0 < n; i0 += kQueryBlock) {
+            const int64_t rows = std::min(kQueryBlock, n - i0);
+            // Keys past the block's last query position are never attended: leave them out.
+            const int64_t cols = start + i0 + rows;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                        static_cast<int>(cols), static_cast<int>(kd), static_cast<float>(scale),
+                        q + (i0 * q_heads + h) * kd, static_cast<int>(q_heads * kd),
+                        cache.k.data() + kvh * kd, static_cast<int>(kv_heads * kd), 0.0f,
+                        scores.data(), static_cast<int>(cols));
+#pragma omp parallel for schedule(static) if (rows * cols >= (1 << 14))
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t pos = start + i0 + r;
+                const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+                float* row = scores.data() + r * cols;
+                float top = -INFINITY;
+                for (int64_t j = first; j <= pos; ++j) top = std::max(top, row[j]);
+                double sum = 0.0;
+                for (int64_t j = first; j <= pos; ++j) {
+                    row[j] = std::exp(row[j] - top);
+                    sum += row[j];
+                }
+                const auto inv = static_cast<float>(1.0 / sum);
+                for (int64_t j = 0; j < first; ++j) row[j] = 0.0f;
+                for (int64_t j = first; j <= pos; ++j) row[j] *= inv;
+                for (int64_t j = pos + 1; j < cols; ++j) row[j] = 0.0f;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
+                        static_cast<int>(vd), static_cast<int>(cols), 1.0f, scores.data(),
+                        static_cast<int>(cols), cache.v.data() + kvh * vd,
+                        static_cast<int>(kv_heads * vd), 0.0f, out + (i0 * q_heads + h) * vd,
+                        static_cast<int>(q_heads * vd));
+        }
+    }
+}
+
+}  // namespace
+
 void attend(const float* q, int64_t n, int64_t q_heads, const LayerCache& cache, double scale,
             int window, float* out) {
+    if (n >= kBlockedMinRows) return attend_blocked(q, n, q_heads, cache, scale, window, out);
     const int64_t total = cache.length(), start = total - n;
     const int64_t kd = cache.k_dim, vd = cache.v_dim, kv_heads = cache.heads;
     const int64_t group = q_heads / kv_heads;
