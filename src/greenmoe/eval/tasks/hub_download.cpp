@@ -37,19 +37,10 @@ bool is_sha256(const std::string& s) {
            });
 }
 
-std::string file_name(const std::string& path) {
-    const size_t slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 bool is_split_shard(const std::string& name, const std::string& split, bool conversion) {
-    const std::string suffix = ".parquet";
-    if (name.size() <= suffix.size() ||
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
-        return false;
-    }
+    if (!name.ends_with(".parquet")) return false;
     if (conversion) return true;  // everything in <config>/<split>/
-    return name == split + suffix || name.rfind(split + "-", 0) == 0;
+    return name == split + ".parquet" || name.starts_with(split + "-");
 }
 
 // The split's files in one folder of one revision; empty when the folder is not there.
@@ -70,7 +61,7 @@ std::vector<HubFile> list_split(const std::string& task, const std::string& endp
     for (const auto& entry : listing) {
         if (!entry.is_object() || entry.value("type", "") != "file") continue;
         const std::string path = entry.value("path", "");
-        if (!is_split_shard(file_name(path), split, conversion)) continue;
+        if (!is_split_shard(fs::path(path).filename().string(), split, conversion)) continue;
         // Parquet files are stored with Git LFS, whose object id is the file's SHA-256.
         const auto lfs = entry.find("lfs");
         const bool has_sum = lfs != entry.end() && lfs->is_object() && lfs->contains("oid") &&

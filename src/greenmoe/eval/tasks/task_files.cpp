@@ -49,15 +49,6 @@ std::vector<fs::path> archives_in(const fs::path& dir) {
     return zips;
 }
 
-bool starts_with(const std::string& s, const std::string& prefix) {
-    return s.compare(0, prefix.size(), prefix) == 0;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() &&
-           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // The split's first shard in `dir`, in either of the hub's layouts; empty when absent.
 fs::path hub_split_in(const fs::path& dir, const std::string& split) {
     std::error_code ec;
@@ -66,8 +57,7 @@ fs::path hub_split_in(const fs::path& dir, const std::string& split) {
     std::vector<fs::path> found;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
         const std::string name = entry.path().filename().string();
-        if (starts_with(name, first_of) && ends_with(name, ".parquet"))
-            found.push_back(entry.path());
+        if (name.starts_with(first_of) && name.ends_with(".parquet")) found.push_back(entry.path());
     }
     if (!found.empty()) return *std::min_element(found.begin(), found.end());
     if (fs::is_regular_file(dir / (split + ".parquet"), ec)) return dir / (split + ".parquet");
@@ -102,7 +92,7 @@ std::vector<fs::path> parquet_split_shards(const fs::path& first) {
     const fs::path dir = first.parent_path();
     // <split>-00000-of-NNNNN.parquet
     const size_t of = name.rfind("-00000-of-");
-    if (of != std::string::npos && ends_with(name, ".parquet")) {
+    if (of != std::string::npos && name.ends_with(".parquet")) {
         const std::string count_text = name.substr(of + 10, name.size() - of - 10 - 8);
         const bool digits = !count_text.empty() && count_text.size() <= 6 &&
                             std::all_of(count_text.begin(), count_text.end(),
@@ -195,22 +185,20 @@ fs::path find_task_file(const std::string& task, const std::vector<std::string>&
         "{}: {} not found; looked in:{}\nnor the Hugging Face data set {} ({} split {}, "
         "Parquet) in:{}",
         task, wanted, folders, hub->repos.front(), hub->config, hub->split, hub_folders_tried);
-    // The hub's copy, fetched into the cache with its published checksums.
+    // The hub's copy, fetched into the cache with its published checksums; a failed download
+    // is told between what was searched and what the user can do.
+    std::string download_failure;
     if (!options.cache_dir.empty() && hub_downloads_allowed()) {
         try {
             return download_hub_split(task, *hub, options.cache_dir / "data");
         } catch (const Error& e) {
-            fail(
-                "{}\nand {}\nDownload the original release from {}, or the data set with `hf "
-                "download {} --repo-type dataset --local-dir DIR/{}`, and pass DIR with "
-                "--data-dir or GREENMOE_DATA",
-                not_found, e.what(), url, hub->repos.front(), hub->repos.front());
+            download_failure = fmt::format("\nand {}", e.what());
         }
     }
     fail(
-        "{}\nDownload the original release from {}, or the data set with `hf download {} "
+        "{}{}\nDownload the original release from {}, or the data set with `hf download {} "
         "--repo-type dataset --local-dir DIR/{}`, and pass DIR with --data-dir or GREENMOE_DATA",
-        not_found, url, hub->repos.front(), hub->repos.front());
+        not_found, download_failure, url, hub->repos.front(), hub->repos.front());
 }
 
 std::string file_line(const fs::path& path, size_t line) {
