@@ -18,6 +18,9 @@ class Rope {
     double attention_factor() const { return attention_factor_; }
     // Rotates the first dim() values of `x` for position `pos`.
     void apply(float* x, int64_t pos) const;
+    // The transpose of apply (rotation by −angle, times the same factor): carries the
+    // gradient of a rotated vector back to the vector.
+    void apply_transposed(float* x, int64_t pos) const;
 
   private:
     int dim_ = 0;
