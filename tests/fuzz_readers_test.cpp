@@ -28,6 +28,7 @@
 #include "greenmoe/io/safetensors.h"
 #include "greenmoe/io/safetensors_model.h"
 #include "greenmoe/io/token_shard.h"
+#include "greenmoe/lora/instruction_data.h"
 #include "greenmoe/report/run_data.h"
 #include "greenmoe/text/hf_tokenizer.h"
 #include "greenmoe/train/run_log.h"
@@ -548,6 +549,58 @@ TEST(FuzzReaders, LogJsonl) {
     plan.seed = 60;
     plan.truncations = 1500;
     fuzz_reader("log.jsonl", log, plan, read);
+}
+
+// ---- instruction data (LoRA healing) ----
+
+TEST(FuzzReaders, InstructionData) {
+    const std::string jsonl =
+        R"({"conversations": [{"from": "system", "value": "You are terse."},)"
+        R"( {"from": "human", "value": "Name a colour \u00e9\n\"quoted\""},)"
+        R"( {"from": "gpt", "value": "Blue."}, {"from": "human", "value": "Another?"},)"
+        R"( {"from": "gpt", "value": "Red, then. \u2581 caf\u00e9"}]})"
+        "\n\n"
+        R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})"
+        "\r\n"
+        R"({"instruction": "Add the numbers.", "input": "2 and 3", "output": "5", "id": 12})"
+        "\n"
+        R"({"instruction": "Say hi.", "input": null, "output": "Hi <|im_end|>"})"
+        "\n"
+        R"({"text": "Plain text, all of it trained on: 1234567890."})"
+        "\n";
+    TempDir dir;
+    const fs::path path = dir / "mutant.jsonl";
+    const hf::Tokenizer tokenizer = hf::Tokenizer::load(
+        fs::path(GREENMOE_SOURCE_DIR) / "tests/fixtures/hf-tokenizers/qwen2_tokenizer.json");
+    const auto reader = [&](lora::InstructionDataOptions options) {
+        return [&, options](const std::string& bytes) {
+            write_text_file(path, bytes);
+            const auto examples = lora::read_instruction_file(path, options);
+            const lora::TrainingSequences s =
+                lora::build_training_sequences(examples, tokenizer, options, 0, 1);
+            EXPECT_EQ(s.ids.size(), static_cast<size_t>(s.rows * s.seq_len));
+            EXPECT_EQ(s.labels.size(), s.ids.size());
+            for (size_t i = 0; i < s.ids.size(); ++i) {
+                EXPECT_TRUE(s.labels[i] == lora::kIgnoreLabel || s.labels[i] == s.ids[i]) << i;
+            }
+        };
+    };
+    lora::InstructionDataOptions packed;
+    packed.seq_len = 16;
+    FuzzPlan plan;
+    plan.seed = 80;
+    fuzz_reader("instruction .jsonl (instruction-response, packed)", jsonl, plan, reader(packed));
+    lora::InstructionDataOptions padded;
+    padded.template_name = "chatml";
+    padded.loss_on = lora::LossOn::Responses;
+    padded.pack = false;
+    padded.seq_len = 24;
+    plan = {};
+    plan.seed = 81;
+    plan.truncations = 400;
+    plan.flips = 800;
+    plan.inserts = 300;
+    fuzz_reader("instruction .jsonl (chatml, padded)", jsonl, plan, reader(padded));
 }
 
 // ---- tokenizer.json ----
