@@ -732,8 +732,8 @@ void LoraTrainer::set_up_adapters() {
     accum_ = config_.grad_accum_steps();
     tokens_per_step_ = static_cast<int64_t>(config_.batch_size) * config_.seq_len * accum_;
     // Hugging Face's get_cosine_schedule_with_warmup: the first step's rate is 0.
-    schedule_ = LrSchedule{config_.lr, config_.min_lr_ratio, config_.warmup(), config_.max_steps,
-                           true};
+    schedule_ =
+        LrSchedule{config_.lr, config_.min_lr_ratio, config_.warmup(), config_.max_steps, true};
 
     config_json_ = lora_train_config_to_json(config_);
     config_json_["lora"] = {{"r", spec_.rank},
