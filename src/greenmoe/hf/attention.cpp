@@ -41,20 +41,7 @@ void attend_blocked(const float* q, int64_t n, int64_t q_heads, const LayerCache
                         scores.data(), static_cast<int>(cols));
 #pragma omp parallel for schedule(static) if (rows * cols >= (1 << 14))
             for (int64_t r = 0; r < rows; ++r) {
-                const int64_t pos = start + i0 + r;
-                const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-                float* row = scores.data() + r * cols;
-                float top = -INFINITY;
-                for (int64_t j = first; j <= pos; ++j) top = std::max(top, row[j]);
-                double sum = 0.0;
-                for (int64_t j = first; j <= pos; ++j) {
-                    row[j] = std::exp(row[j] - top);
-                    sum += row[j];
-                }
-                const auto inv = static_cast<float>(1.0 / sum);
-                for (int64_t j = 0; j < first; ++j) row[j] = 0.0f;
-                for (int64_t j = first; j <= pos; ++j) row[j] *= inv;
-                for (int64_t j = pos + 1; j < cols; ++j) row[j] = 0.0f;
+                causal_softmax_row(scores.data() + r * cols, start + i0 + r, window, cols);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows),
                         static_cast<int>(vd), static_cast<int>(cols), 1.0f, scores.data(),
@@ -66,6 +53,21 @@ void attend_blocked(const float* q, int64_t n, int64_t q_heads, const LayerCache
 }
 
 }  // namespace
+
+void causal_softmax_row(float* row, int64_t pos, int window, int64_t cols) {
+    const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+    float top = -INFINITY;
+    for (int64_t j = first; j <= pos; ++j) top = std::max(top, row[j]);
+    double sum = 0.0;
+    for (int64_t j = first; j <= pos; ++j) {
+        row[j] = std::exp(row[j] - top);
+        sum += row[j];
+    }
+    const auto inv = static_cast<float>(1.0 / sum);
+    for (int64_t j = 0; j < first; ++j) row[j] = 0.0f;
+    for (int64_t j = first; j <= pos; ++j) row[j] *= inv;
+    for (int64_t j = pos + 1; j < cols; ++j) row[j] = 0.0f;
+}
 
 void attend(const float* q, int64_t n, int64_t q_heads, const LayerCache& cache, double scale,
             int window, float* out) {

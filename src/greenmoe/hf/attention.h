@@ -19,6 +19,11 @@ struct Segment {
     LayerCache* cache = nullptr;
 };
 
+// Scores of query position `pos` over keys 0 … cols − 1 → the causal attention weights in
+// place: softmax over keys first … pos (first = pos − window + 1 with a sliding window, else
+// 0) with the maximum subtracted and the sum in double, zero elsewhere.
+void causal_softmax_row(float* row, int64_t pos, int window, int64_t cols);
+
 // q [n, q_heads, k_dim] for positions cache.length() − n … (the new keys and values are
 // already in the cache) → out [n, q_heads, v_dim]. Query head h reads key/value head
 // h / (q_heads / cache.heads). window 0: full causal attention.

@@ -79,12 +79,12 @@ Rope::Rope(const RopeConfig& c) : dim_(c.dim), style_(c.style) {
     }
 }
 
-void Rope::apply(float* x, int64_t pos) const {
+void Rope::rotate(float* x, int64_t pos, double direction) const {
     const int half = dim_ / 2;
     for (int i = 0; i < half; ++i) {
         const double angle = static_cast<double>(pos) * inv_freq_[static_cast<size_t>(i)];
         const double c = std::cos(angle) * attention_factor_,
-                     s = std::sin(angle) * attention_factor_;
+                     s = direction * std::sin(angle) * attention_factor_;
         float& a = style_ == RopeStyle::Half ? x[i] : x[2 * i];
         float& b = style_ == RopeStyle::Half ? x[i + half] : x[2 * i + 1];
         const double x0 = a, x1 = b;
@@ -93,18 +93,12 @@ void Rope::apply(float* x, int64_t pos) const {
     }
 }
 
+void Rope::apply(float* x, int64_t pos) const {
+    rotate(x, pos, 1.0);
+}
+
 void Rope::apply_transposed(float* x, int64_t pos) const {
-    const int half = dim_ / 2;
-    for (int i = 0; i < half; ++i) {
-        const double angle = static_cast<double>(pos) * inv_freq_[static_cast<size_t>(i)];
-        const double c = std::cos(angle) * attention_factor_,
-                     s = std::sin(angle) * attention_factor_;
-        float& a = style_ == RopeStyle::Half ? x[i] : x[2 * i];
-        float& b = style_ == RopeStyle::Half ? x[i + half] : x[2 * i + 1];
-        const double y0 = a, y1 = b;
-        a = static_cast<float>(y0 * c + y1 * s);
-        b = static_cast<float>(y1 * c - y0 * s);
-    }
+    rotate(x, pos, -1.0);
 }
 
 }  // namespace greenmoe::hf

@@ -23,6 +23,8 @@ class Rope {
     void apply_transposed(float* x, int64_t pos) const;
 
   private:
+    // By +angle (direction 1) or −angle (−1), times attention_factor_.
+    void rotate(float* x, int64_t pos, double direction) const;
     int dim_ = 0;
     RopeStyle style_ = RopeStyle::Half;
     std::vector<double> inv_freq_;

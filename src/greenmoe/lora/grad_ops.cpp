@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "greenmoe/core/rng.h"
+#include "greenmoe/hf/attention.h"
 #include "greenmoe/hf/kernels.h"
 #include "greenmoe/hf/ops.h"
 
@@ -177,21 +178,7 @@ void attention_forward(const AttentionShape& s, const float* q, const float* k, 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(t), to_int(t), to_int(s.kd),
                     static_cast<float>(s.scale), q + h * s.kd, to_int(s.hq * s.kd), k + kvh * s.kd,
                     to_int(s.hkv * s.kd), 0.0f, p, to_int(t));
-        for (int64_t i = 0; i < t; ++i) {
-            float* row = p + i * t;
-            const int64_t first = s.window > 0 ? std::max<int64_t>(0, i - s.window + 1) : 0;
-            float top = -INFINITY;
-            for (int64_t j = first; j <= i; ++j) top = std::max(top, row[j]);
-            double sum = 0.0;
-            for (int64_t j = first; j <= i; ++j) {
-                row[j] = std::exp(row[j] - top);
-                sum += row[j];
-            }
-            const auto scale = static_cast<float>(1.0 / sum);
-            for (int64_t j = 0; j < first; ++j) row[j] = 0.0f;
-            for (int64_t j = first; j <= i; ++j) row[j] *= scale;
-            for (int64_t j = i + 1; j < t; ++j) row[j] = 0.0f;
-        }
+        for (int64_t i = 0; i < t; ++i) hf::causal_softmax_row(p + i * t, i, s.window, t);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, to_int(t), to_int(s.vd), to_int(t),
                     1.0f, p, to_int(t), v + kvh * s.vd, to_int(s.hkv * s.vd), 0.0f, out + h * s.vd,
                     to_int(s.hq * s.vd));
