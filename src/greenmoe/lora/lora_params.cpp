@@ -102,6 +102,7 @@ LoraParams LoraParams::create(const hf::ModelWeights& weights, const hf::ModelCo
             a[j] = (2.0f * rng_uniform(key, static_cast<uint64_t>(j)) - 1.0f) * bound;
         }
     }
+    p.index_targets();
     return p;
 }
 
@@ -137,6 +138,7 @@ LoraParams LoraParams::from_adapter(const hf::ModelWeights& weights,
         std::copy(m.a.begin(), m.a.end(), p.values_.begin() + static_cast<ptrdiff_t>(t.a));
         std::copy(m.b.begin(), m.b.end(), p.values_.begin() + static_cast<ptrdiff_t>(t.b));
     }
+    p.index_targets();
     return p;
 }
 
@@ -144,19 +146,29 @@ void LoraParams::zero_grads() {
     std::fill(grads_.begin(), grads_.end(), 0.0f);
 }
 
+void LoraParams::index_targets() {
+    by_address_.clear();
+    for (size_t i = 0; i < targets_.size(); ++i) by_address_.emplace_back(targets_[i].base.data, i);
+    std::sort(by_address_.begin(), by_address_.end());
+}
+
 const LoraTarget* LoraParams::find(const hf::Mat& m, int64_t* row0) const {
     if (m.empty()) return nullptr;
-    for (const LoraTarget& t : targets_) {
-        const hf::Mat& b = t.base;
-        if (b.dtype != m.dtype || b.cols != m.cols) continue;
-        const size_t row_bytes = static_cast<size_t>(b.cols) * dtype_size(b.dtype);
-        if (m.data < b.data || m.data >= b.data + static_cast<size_t>(b.rows) * row_bytes) continue;
-        const auto first = static_cast<int64_t>(static_cast<size_t>(m.data - b.data) / row_bytes);
-        if (first + m.rows > b.rows) continue;
-        *row0 = first;
-        return &t;
-    }
-    return nullptr;
+    // The target starting at or before m's first byte, closest to it.
+    auto it =
+        std::upper_bound(by_address_.begin(), by_address_.end(), m.data,
+                         [](const std::byte* p, const auto& entry) { return p < entry.first; });
+    if (it == by_address_.begin()) return nullptr;
+    const LoraTarget& t = targets_[std::prev(it)->second];
+    const hf::Mat& b = t.base;
+    if (b.dtype != m.dtype || b.cols != m.cols) return nullptr;
+    const size_t row_bytes = static_cast<size_t>(b.cols) * dtype_size(b.dtype);
+    const auto offset = static_cast<size_t>(m.data - b.data);
+    if (offset % row_bytes != 0) return nullptr;
+    const auto first = static_cast<int64_t>(offset / row_bytes);
+    if (first + m.rows > b.rows) return nullptr;
+    *row0 = first;
+    return &t;
 }
 
 hf::LoraAdapter LoraParams::to_adapter(const std::string& base_model) const {

@@ -55,6 +55,10 @@ class LoraParams {
 
   private:
     std::vector<LoraTarget> targets_;
+    // (first byte, index) of every target, by address: find() is a binary search, called for
+    // every product of every block.
+    std::vector<std::pair<const std::byte*, size_t>> by_address_;
+    void index_targets();
     ParamLayout layout_;
     std::vector<float> values_, grads_;
 };
