@@ -205,18 +205,24 @@ LossSum LoraModel::forward_backward(const TokenBatch& batch, double loss_scale,
     const Pass pass{model_, params_, rope_, dropout_, dropout_key, batch};
     // Activation checkpointing: only each block's input is kept; a block's activations are
     // recomputed (same dropout masks, same routing) just before its backward pass.
+    // The last block keeps its tape from the forward pass: its backward pass comes next.
     std::vector<std::vector<float>> inputs(static_cast<size_t>(c.num_layers) + 1);
     inputs[0] = embed(model_, batch);
+    BlockTape tape;
     for (int l = 0; l < c.num_layers; ++l) {
-        inputs[size_t(l) + 1] = block_forward(pass.layer(l), inputs[size_t(l)], nullptr);
+        const bool last = l == c.num_layers - 1;
+        inputs[size_t(l) + 1] =
+            block_forward(pass.layer(l), inputs[size_t(l)], last ? &tape : nullptr);
     }
     std::vector<float> dh = zeros(static_cast<int64_t>(inputs.back().size()));
     const LossSum loss = head_loss(model_, batch, inputs.back(), loss_scale, &dh);
     inputs.back().clear();
     for (int l = c.num_layers - 1; l >= 0; --l) {
         const LayerContext ctx = pass.layer(l);
-        BlockTape tape;
-        block_forward(ctx, inputs[size_t(l)], &tape);
+        if (l != c.num_layers - 1) {
+            tape = BlockTape{};
+            block_forward(ctx, inputs[size_t(l)], &tape);
+        }
         block_backward(ctx, inputs[size_t(l)], tape, dh);
         inputs[size_t(l)].clear();
     }
