@@ -259,6 +259,12 @@ TEST(LoraTrain, HealsAPrunedModel) {
     for (int64_t s = 1; s <= 3; ++s) first += losses.at(s) / 3;
     for (int64_t s = 28; s <= 30; ++s) last += losses.at(s) / 3;
     EXPECT_LT(last, 0.6 * first) << "first steps " << first << ", last steps " << last;
+    // The healing run's report shows its losses like any training run's.
+    const auto report =
+        run_command(bin() + " report " + out.string() + " -o " + (tmp / "report.html").string());
+    ASSERT_EQ(report.exit_code, 0) << report.output;
+    EXPECT_NE(testing::read_text_file(tmp / "report.html").find("Training curves"),
+              std::string::npos);
 }
 
 TEST(LoraTrain, RefusesBadInputByName) {
