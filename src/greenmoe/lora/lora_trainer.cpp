@@ -3,17 +3,12 @@
 // LoraTrainer method.
 #include "greenmoe/lora/lora_trainer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <numeric>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -36,6 +31,8 @@
 #include "greenmoe/text/hf_tokenizer.h"
 #include "greenmoe/train/checkpoint.h"
 #include "greenmoe/train/lr_schedule.h"
+#include "greenmoe/train/resume_settings.h"
+#include "greenmoe/train/run_folder.h"
 #include "greenmoe/train/run_log.h"
 #include "greenmoe/train/train_config.h"
 
@@ -216,7 +213,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kStateVersion = 1;
 constexpr const char* kRunKind = "lora";
-const std::string kTempPrefix = ".tmp_";
 constexpr uint64_t kShuffleStream = 0x73687566;  // "shuf"
 constexpr uint64_t kDropoutStream = 0x64726f70;  // "drop"
 
@@ -229,18 +225,6 @@ std::string format_count(double n) {
     if (n >= 1e6) return fmt::format("{:.2f}M", n / 1e6);
     if (n >= 1e3) return fmt::format("{:.1f}k", n / 1e3);
     return fmt::format("{:.0f}", n);
-}
-
-std::string step_dir_name(int64_t step) {
-    return fmt::format("step_{:08d}", step);
-}
-
-void fsync_dir(const fs::path& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        ::fsync(fd);
-        ::close(fd);
-    }
 }
 
 nlohmann::json read_json_file(const fs::path& file) {
@@ -260,154 +244,6 @@ bool fixed_on_resume(const std::string& key) {
     return key.starts_with("base") || key.starts_with("lora") || key.starts_with("data") ||
            key == "train.batch_size" || key == "train.seq_len" ||
            key == "train.total_batch_tokens" || key == "train.seed";
-}
-
-bool listed(const std::vector<std::string>& allowed, const std::string& key) {
-    for (const std::string& a : allowed) {
-        if (a == key || key.starts_with(a + ".")) return true;
-    }
-    return false;
-}
-
-// The differences from the checkpoint's settings that --resume-with-changes allows; any other
-// is a UsageError naming each key with both values.
-std::vector<ConfigChange> check_resume_settings(const nlohmann::json& saved,
-                                                const nlohmann::json& now,
-                                                const fs::path& checkpoint,
-                                                const std::vector<std::string>& allowed) {
-    std::vector<ConfigChange> accepted, refused, fixed;
-    for (ConfigChange& c : config_changes(saved, now)) {
-        if (fixed_on_resume(c.key)) {
-            fixed.push_back(std::move(c));
-        } else if (listed(allowed, c.key)) {
-            accepted.push_back(std::move(c));
-        } else {
-            refused.push_back(std::move(c));
-        }
-    }
-    if (refused.empty() && fixed.empty()) return accepted;
-    std::string message = checkpoint.string();
-    message += ": cannot resume, the settings differ from this checkpoint's: ";
-    if (!refused.empty()) {
-        std::string keys;
-        for (const ConfigChange& c : refused) keys += " " + c.key;
-        message += describe_changes(refused);
-        message += " (to resume with the new values, pass --resume-with-changes";
-        message += keys;
-        message += ")";
-    }
-    if (!fixed.empty()) {
-        if (!refused.empty()) message += "; ";
-        message += describe_changes(fixed);
-        message +=
-            " (these fix the base, the adapters or the data each step sees and cannot change)";
-    }
-    message += "; or start over with --no-resume, or use another --out";
-    throw UsageError(message);
-}
-
-void check_setting_names(const std::vector<std::string>& names, const nlohmann::json& config) {
-    for (const std::string& name : names) {
-        const auto dot = name.find('.');
-        const std::string section = name.substr(0, dot);
-        const bool known =
-            config.contains(section) &&
-            (dot == std::string::npos ||
-             (config[section].is_object() && config[section].contains(name.substr(dot + 1))));
-        usage_check(known,
-                    "--resume-with-changes {}: no such setting of a LoRA run (expected "
-                    "section.key, e.g. train.max_steps, or a section such as checkpoint)",
-                    name);
-    }
-}
-
-// ---- The run folder ----------------------------------------------------------------
-
-std::string earlier_run_files(const fs::path& out) {
-    std::string found;
-    for (const char* name :
-         {"checkpoints", "log.jsonl", "emissions.csv", "config.json", "adapter", "merged"}) {
-        if (!fs::exists(out / name)) continue;
-        if (!found.empty()) found += ", ";
-        found += name;
-    }
-    return found;
-}
-
-fs::path move_earlier_run(const fs::path& out) {
-    fs::path dest;
-    for (int n = 1;; ++n) {
-        dest = out.string() + ".old-" + std::to_string(n);
-        if (!fs::exists(dest)) break;
-    }
-    fs::create_directories(dest);
-    for (const auto& entry : fs::directory_iterator(out)) {
-        if (entry.path().filename() == RunLock::kFileName) continue;
-        fs::rename(entry.path(), dest / entry.path().filename());
-    }
-    return dest;
-}
-
-// The last energy a segment logged when it ended without its "end" record (a killed
-// process, so without its emissions.csv row).
-std::optional<nlohmann::json> last_segment_without_end(const fs::path& log) {
-    if (!fs::exists(log)) return std::nullopt;
-    std::istringstream in(read_file(log));
-    std::optional<nlohmann::json> last;
-    bool open = false;
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) continue;
-        const std::string type = j.value("type", "");
-        if (type == "start") {
-            open = true;
-            last.reset();
-        } else if (type == "end" || type == "lost_segment") {
-            open = false;
-            last.reset();
-        } else if (open && j.contains("segment")) {
-            last = j;
-        }
-    }
-    return open ? last : std::nullopt;
-}
-
-nlohmann::json segment_json(const EnergyMeasurement& m) {
-    return {{"seconds", m.seconds},
-            {"joules", m.joules},
-            {"joules_with_pue", m.total_joules_with_pue},
-            {"pue", m.pue},
-            {"kwh", m.kwh},
-            {"co2e_g", m.co2e_g},
-            {"source", m.source_label}};
-}
-
-EnergyMeasurement segment_from_json(const nlohmann::json& j) {
-    EnergyMeasurement m;
-    m.name = "run";
-    m.seconds = j.value("seconds", 0.0);
-    m.joules = j.value("joules", std::map<std::string, double>{});
-    for (const auto& [k, v] : m.joules) m.total_joules += v;
-    m.total_joules_with_pue = j.value("joules_with_pue", 0.0);
-    m.pue = j.value("pue", 1.0);
-    m.kwh = j.value("kwh", 0.0);
-    m.co2e_g = j.value("co2e_g", 0.0);
-    m.source_label = j.value("source", "") + " (as last logged before the process was killed)";
-    return m;
-}
-
-double last_logged_train_loss(const fs::path& log) {
-    if (!fs::exists(log)) return 0.0;
-    std::istringstream in(read_file(log));
-    double loss = 0.0;
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.is_object() && j.value("type", "") == "train")
-            loss = j.value("loss", loss);
-    }
-    return loss;
 }
 
 // ---- The base and the adapters -----------------------------------------------------
@@ -616,7 +452,8 @@ LoraTrainer::LoraTrainer(const LoraTrainConfig& config, const LoraTrainOptions& 
     load_base();
     set_up_data();
     set_up_adapters();
-    check_setting_names(options_.resume_with_changes, config_json_);
+    check_setting_names(options_.resume_with_changes, config_json_, "setting of a LoRA run",
+                        "checkpoint");
 }
 
 // One process at a time per run folder; an earlier run is refused or moved aside
@@ -625,34 +462,15 @@ void LoraTrainer::claim_run_folder() {
     const fs::path& out = options_.out_dir;
     fs::create_directories(out);
     run_lock_.emplace(out);
-    if (!options_.resume) {
-        const std::string files = earlier_run_files(out);
-        if (!files.empty()) {
-            usage_check(options_.move_old_run,
-                        "{}: holds an earlier run ({}); starting over there would mix its "
-                        "checkpoints and log with the new run's: pass --move-old-run to move it "
-                        "to {}.old-N first, or use another --out",
-                        out.string(), files, out.string());
-            summary_.moved_old_run = move_earlier_run(out);
-            if (!quiet_) {
-                std::fprintf(stderr, "greenmoe train: moved the earlier run in %s to %s\n",
-                             out.c_str(), summary_.moved_old_run.c_str());
-            }
-        }
-    } else if (fs::exists(out / "checkpoints" / "latest") && !is_lora_run(out)) {
-        usage_fail(
-            "{}: holds a full training run (greenmoe model checkpoints), not a LoRA run; use "
-            "another --out, or resume that run without --lora / --adapter",
-            out.string());
-    }
-    const int unfinished = remove_unfinished_checkpoints(out);
-    if (unfinished > 0 && !quiet_) {
-        std::fprintf(stderr,
-                     "greenmoe train: removed %d unfinished checkpoint save%s (.tmp_step_*) "
-                     "left by an interrupted run\n",
-                     unfinished, unfinished == 1 ? "" : "s");
-    }
-    lost_segment_ = last_segment_without_end(out / "log.jsonl");
+    usage_check(!options_.resume || !fs::exists(out / "checkpoints" / "latest") || is_lora_run(out),
+                "{}: holds a full training run (greenmoe model checkpoints), not a LoRA run; use "
+                "another --out, or resume that run without --lora / --adapter",
+                out.string());
+    RunFolderClaim claim = prepare_run_folder(
+        out, options_.resume, options_.move_old_run,
+        {"checkpoints", "log.jsonl", "emissions.csv", "config.json", "adapter", "merged"}, quiet_);
+    summary_.moved_old_run = claim.moved_old_run;
+    lost_segment_ = std::move(claim.lost_segment);
 }
 
 // The base memory-mapped (its weights are never written), and its tokenizer.
@@ -800,8 +618,9 @@ void LoraTrainer::resume_or_initialize() {
                     from->string());
         check(state.value("version", 0) == kStateVersion, "{}: unsupported version {}",
               (*from / "state.json").string(), state.value("version", 0));
-        resume_changes_ = check_resume_settings(state.at("config"), config_json_, *from,
-                                                options_.resume_with_changes);
+        resume_changes_ = check_resume_settings(
+            state.at("config"), config_json_, *from, options_.resume_with_changes, fixed_on_resume,
+            "the base, the adapters or the data each step sees");
         load_checkpoint(*from, state);
         resumed_ = true;
     }
@@ -820,21 +639,11 @@ void LoraTrainer::resume_or_initialize() {
 
 void LoraTrainer::record_lost_segment() {
     if (!lost_segment_ || !energy_.enabled()) return;
-    const EnergyMeasurement m = segment_from_json(lost_segment_->at("segment"));
-    EmissionsCsv(options_.out_dir / "emissions.csv").append(energy_.emissions_row(m));
-    const int64_t last_step = lost_segment_->value("step", int64_t{-1});
-    log_write({{"type", "lost_segment"},
-               {"last_logged_step", last_step},
-               {"energy_j", m.total_joules_with_pue},
-               {"co2e_g", m.co2e_g},
-               {"seconds", m.seconds}});
-    prior_joules_ += m.total_joules_with_pue;
-    prior_co2e_g_ += m.co2e_g;
-    std::fprintf(stderr,
-                 "greenmoe train: the previous run of this folder ended without its "
-                 "emissions.csv row (killed?); recorded its energy as far as log.jsonl shows "
-                 "it: %.1f J, %.3g g CO2e up to step %lld (what it spent after that is lost)\n",
-                 m.total_joules_with_pue, m.co2e_g, static_cast<long long>(last_step));
+    const LostSegment lost =
+        greenmoe::record_lost_segment(*lost_segment_, options_.out_dir, energy_);
+    log_write(lost.log_record);
+    prior_joules_ += lost.energy.total_joules_with_pue;
+    prior_co2e_g_ += lost.energy.co2e_g;
 }
 
 void LoraTrainer::start_log() {
@@ -1046,66 +855,40 @@ bool LoraTrainer::checkpoint_due() const {
 // checkpoints/step_N: the PEFT adapter (so the folder is an adapter `eval --adapter` takes),
 // the AdamW moments and state.json, written into a temporary folder renamed into place.
 void LoraTrainer::save_checkpoint() {
-    const fs::path root = options_.out_dir / "checkpoints";
-    fs::create_directories(root);
-    const fs::path final_dir = root / step_dir_name(step_);
-    const fs::path tmp_dir =
-        root / (kTempPrefix + step_dir_name(step_) + "_" + std::to_string(getpid()));
-    fs::remove_all(tmp_dir);
-    fs::create_directories(tmp_dir);
-
-    write_peft_adapter(tmp_dir, *params_, spec_, base_);
-    std::vector<TensorToWrite> moments;
-    for (const ParamSpec& s : params_->layout().specs()) {
-        moments.push_back({"m." + s.name, DType::F32, s.shape, optimizer_->m() + s.offset});
-        moments.push_back({"v." + s.name, DType::F32, s.shape, optimizer_->v() + s.offset});
-    }
-    write_safetensors(tmp_dir / "optimizer.safetensors", moments,
-                      {{"adam_step", std::to_string(optimizer_->step_count())}});
-    nlohmann::json state = {
-        {"version", kStateVersion},
-        {"kind", kRunKind},
-        {"step", step_},
-        {"adam_step", optimizer_->step_count()},
-        {"data",
-         {{"rows_consumed", rows_consumed_},
-          {"rows", data_.rows},
-          {"epoch", rows_consumed_ / static_cast<uint64_t>(data_.rows)},
-          {"row_in_epoch", rows_consumed_ % static_cast<uint64_t>(data_.rows)},
-          {"examples", data_.examples},
-          {"fingerprint", fmt::format("{:016x}", data_fingerprint_)}}},
-        {"tokens_seen", tokens_seen_},
-        {"train_seconds", train_seconds_},
-        // Every random draw (data order, dropout) is a function of (seed, epoch or step,
-        // micro-batch): the seed and the position are the whole generator state.
-        {"rng", {{"scheme", "counter-based splitmix64"}, {"seed", config_.seed}}},
-        {"lora", spec_.to_string()},
-        {"base_model", base_},
-        {"config", config_json_},
-    };
-    if (energy_.enabled()) {
-        const EnergyMeasurement m = energy_.peek("run");
-        state["energy"] = {{"joules", prior_joules_ + m.total_joules_with_pue},
-                           {"co2e_g", prior_co2e_g_ + m.co2e_g}};
-    }
-    write_file_atomic(tmp_dir / "state.json", state.dump(2) + "\n");
-    fsync_dir(tmp_dir);
-
-    fs::remove_all(final_dir);  // a save of the same step (a rerun) replaces the old one
-    fs::rename(tmp_dir, final_dir);
-    fsync_dir(root);
-    write_file_atomic(root / "latest", final_dir.filename().string() + "\n");
-
-    std::vector<fs::path> saves;
-    for (const auto& entry : fs::directory_iterator(root)) {
-        const std::string name = entry.path().filename().string();
-        if (entry.is_directory() && name.starts_with("step_")) saves.push_back(entry.path());
-    }
-    std::sort(saves.begin(), saves.end());
-    for (size_t i = 0; i + static_cast<size_t>(config_.keep_checkpoints) < saves.size(); ++i) {
-        if (saves[i] != final_dir) fs::remove_all(saves[i]);
-    }
-    summary_.last_checkpoint = final_dir;
+    summary_.last_checkpoint = publish_checkpoint(
+        options_.out_dir, step_, config_.keep_checkpoints, [&](const fs::path& tmp_dir) {
+            write_peft_adapter(tmp_dir, *params_, spec_, base_);
+            write_safetensors(tmp_dir / "optimizer.safetensors",
+                              adam_moment_tensors(params_->layout(), *optimizer_),
+                              {{"adam_step", std::to_string(optimizer_->step_count())}});
+            nlohmann::json state = {
+                {"version", kStateVersion},
+                {"kind", kRunKind},
+                {"step", step_},
+                {"adam_step", optimizer_->step_count()},
+                {"data",
+                 {{"rows_consumed", rows_consumed_},
+                  {"rows", data_.rows},
+                  {"epoch", rows_consumed_ / static_cast<uint64_t>(data_.rows)},
+                  {"row_in_epoch", rows_consumed_ % static_cast<uint64_t>(data_.rows)},
+                  {"examples", data_.examples},
+                  {"fingerprint", fmt::format("{:016x}", data_fingerprint_)}}},
+                {"tokens_seen", tokens_seen_},
+                {"train_seconds", train_seconds_},
+                // Every random draw (data order, dropout) is a function of (seed, epoch or
+                // step, micro-batch): the seed and the position are the whole generator state.
+                {"rng", {{"scheme", "counter-based splitmix64"}, {"seed", config_.seed}}},
+                {"lora", spec_.to_string()},
+                {"base_model", base_},
+                {"config", config_json_},
+            };
+            if (energy_.enabled()) {
+                const EnergyMeasurement m = energy_.peek("run");
+                state["energy"] = {{"joules", prior_joules_ + m.total_joules_with_pue},
+                                   {"co2e_g", prior_co2e_g_ + m.co2e_g}};
+            }
+            write_file_atomic(tmp_dir / "state.json", state.dump(2) + "\n");
+        });
 }
 
 // ---- The end -----------------------------------------------------------------------

@@ -37,46 +37,16 @@ std::string step_dir_name(int64_t step) {
 
 }  // namespace
 
-fs::path save_checkpoint(const fs::path& run_dir, const GptModel& model, const AdamW& optimizer,
-                         const TrainState& state, int keep) {
+fs::path publish_checkpoint(const fs::path& run_dir, int64_t step, int keep,
+                            const std::function<void(const fs::path& tmp_dir)>& write) {
     const fs::path root = run_dir / "checkpoints";
     fs::create_directories(root);
-    const fs::path final_dir = root / step_dir_name(state.step);
+    const fs::path final_dir = root / step_dir_name(step);
     const fs::path tmp_dir =
-        root / (kTempPrefix + step_dir_name(state.step) + "_" + std::to_string(getpid()));
+        root / (kTempPrefix + step_dir_name(step) + "_" + std::to_string(getpid()));
     fs::remove_all(tmp_dir);
     fs::create_directories(tmp_dir);
-
-    save_gpt_weights(tmp_dir / "model.safetensors", model);
-    std::vector<TensorToWrite> moments;
-    for (const ParamSpec& s : model.layout().specs()) {
-        moments.push_back({"m." + s.name, DType::F32, s.shape, optimizer.m() + s.offset});
-        moments.push_back({"v." + s.name, DType::F32, s.shape, optimizer.v() + s.offset});
-    }
-    // The loss-free balancing bias is optimizer state too: not learned by gradient.
-    // Unpruned models store it [num_moe_layers, E]; pruned ones, whose rows differ in
-    // length, as the flat concatenation of the rows.
-    if (model.num_moe_layers() > 0) {
-        moments.push_back({kMoeBiasTensor, DType::F32, model.moe_bias_shape(), model.moe_bias()});
-    }
-    write_safetensors(tmp_dir / "optimizer.safetensors", moments,
-                      {{"adam_step", std::to_string(optimizer.step_count())}});
-    const nlohmann::json j = {
-        {"version", kStateVersion},
-        {"step", state.step},
-        {"data",
-         {{"shard", state.data.shard}, {"offset", state.data.offset}, {"epoch", state.data.epoch}}},
-        {"tokens_seen", state.tokens_seen},
-        {"train_seconds", state.train_seconds},
-        {"adam_step", optimizer.step_count()},
-        // Every random draw is a pure function of (seed, step, micro-step, layer, token),
-        // so the seed and the step are the whole generator state.
-        {"rng",
-         {{"scheme", "counter-based splitmix64"}, {"seed", state.config.at("train").at("seed")}}},
-        {"config", state.config},
-        {"extra", state.extra},
-    };
-    write_file_atomic(tmp_dir / "state.json", j.dump(2) + "\n");
+    write(tmp_dir);
     fsync_dir(tmp_dir);
 
     // A save of the same step (a rerun after a crash) replaces the old one.
@@ -95,6 +65,51 @@ fs::path save_checkpoint(const fs::path& run_dir, const GptModel& model, const A
         if (saves[i] != final_dir) fs::remove_all(saves[i]);
     }
     return final_dir;
+}
+
+std::vector<TensorToWrite> adam_moment_tensors(const ParamLayout& layout, const AdamW& optimizer) {
+    std::vector<TensorToWrite> moments;
+    for (const ParamSpec& s : layout.specs()) {
+        moments.push_back({"m." + s.name, DType::F32, s.shape, optimizer.m() + s.offset});
+        moments.push_back({"v." + s.name, DType::F32, s.shape, optimizer.v() + s.offset});
+    }
+    return moments;
+}
+
+fs::path save_checkpoint(const fs::path& run_dir, const GptModel& model, const AdamW& optimizer,
+                         const TrainState& state, int keep) {
+    return publish_checkpoint(run_dir, state.step, keep, [&](const fs::path& tmp_dir) {
+        save_gpt_weights(tmp_dir / "model.safetensors", model);
+        std::vector<TensorToWrite> moments = adam_moment_tensors(model.layout(), optimizer);
+        // The loss-free balancing bias is optimizer state too: not learned by gradient.
+        // Unpruned models store it [num_moe_layers, E]; pruned ones, whose rows differ in
+        // length, as the flat concatenation of the rows.
+        if (model.num_moe_layers() > 0) {
+            moments.push_back(
+                {kMoeBiasTensor, DType::F32, model.moe_bias_shape(), model.moe_bias()});
+        }
+        write_safetensors(tmp_dir / "optimizer.safetensors", moments,
+                          {{"adam_step", std::to_string(optimizer.step_count())}});
+        const nlohmann::json j = {
+            {"version", kStateVersion},
+            {"step", state.step},
+            {"data",
+             {{"shard", state.data.shard},
+              {"offset", state.data.offset},
+              {"epoch", state.data.epoch}}},
+            {"tokens_seen", state.tokens_seen},
+            {"train_seconds", state.train_seconds},
+            {"adam_step", optimizer.step_count()},
+            // Every random draw is a pure function of (seed, step, micro-step, layer, token),
+            // so the seed and the step are the whole generator state.
+            {"rng",
+             {{"scheme", "counter-based splitmix64"},
+              {"seed", state.config.at("train").at("seed")}}},
+            {"config", state.config},
+            {"extra", state.extra},
+        };
+        write_file_atomic(tmp_dir / "state.json", j.dump(2) + "\n");
+    });
 }
 
 int remove_unfinished_checkpoints(const fs::path& run_dir) {

@@ -4,11 +4,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "greenmoe/io/checkpoint_paths.h"
+#include "greenmoe/io/safetensors.h"
 #include "greenmoe/model/gpt.h"
 #include "greenmoe/train/adamw.h"
 #include "greenmoe/train/data_loader.h"
@@ -23,6 +26,19 @@ struct TrainState {
     nlohmann::json config;       // the full TrainConfig as JSON
     nlohmann::json extra = nlohmann::json::object();  // state of later subsystems
 };
+
+// Publishes a checkpoint of step `step` atomically, for any kind of run: `write` fills a
+// temporary folder (checkpoints/.tmp_step_N_PID, synced when it returns), which is renamed
+// to checkpoints/step_N (replacing a save of the same step, i.e. a rerun after a crash);
+// then checkpoints/latest points at it and all but the newest `keep` saves go. Returns the
+// folder.
+std::filesystem::path publish_checkpoint(
+    const std::filesystem::path& run_dir, int64_t step, int keep,
+    const std::function<void(const std::filesystem::path& tmp_dir)>& write);
+
+// The optimizer's moments as tensors "m.<name>" and "v.<name>", one pair per parameter of
+// `layout`, for optimizer.safetensors (pointing into the optimizer: write before a step).
+std::vector<TensorToWrite> adam_moment_tensors(const ParamLayout& layout, const AdamW& optimizer);
 
 // Writes <run_dir>/checkpoints/step_<N>/{model.safetensors, optimizer.safetensors,
 // state.json} through a temporary folder renamed into place, then points

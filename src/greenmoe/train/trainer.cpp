@@ -11,7 +11,6 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -41,6 +40,8 @@
 #include "greenmoe/train/data_parallel.h"
 #include "greenmoe/train/lr_schedule.h"
 #include "greenmoe/train/moe_step_stats.h"
+#include "greenmoe/train/resume_settings.h"
+#include "greenmoe/train/run_folder.h"
 #include "greenmoe/train/run_log.h"
 
 namespace greenmoe {
@@ -91,65 +92,6 @@ bool fixed_on_resume(const std::string& key) {
     return key.starts_with("model.") || key == "model" || key == "train.batch_size" ||
            key == "train.seq_len" || key == "train.total_batch_tokens" || key == "train.seed" ||
            key == "data.dataset" || key == "data.train";
-}
-
-bool listed(const std::vector<std::string>& allowed, const std::string& key) {
-    for (const std::string& a : allowed) {
-        if (a == key || key.starts_with(a + ".")) return true;
-    }
-    return false;
-}
-
-// The differences between the checkpoint's settings and this run's that the user allowed
-// (--resume-with-changes); any other difference is an error naming each key, both values.
-std::vector<ConfigChange> check_resume_settings(const nlohmann::json& saved,
-                                                const nlohmann::json& now,
-                                                const fs::path& checkpoint,
-                                                const std::vector<std::string>& allowed) {
-    std::vector<ConfigChange> accepted, refused, fixed;
-    for (ConfigChange& c : config_changes(saved, now)) {
-        if (fixed_on_resume(c.key)) {
-            fixed.push_back(std::move(c));
-        } else if (listed(allowed, c.key)) {
-            accepted.push_back(std::move(c));
-        } else {
-            refused.push_back(std::move(c));
-        }
-    }
-    if (refused.empty() && fixed.empty()) return accepted;
-    std::string message = checkpoint.string();
-    message += ": cannot resume, the settings differ from this checkpoint's: ";
-    if (!refused.empty()) {
-        std::string keys;
-        for (const ConfigChange& c : refused) keys += " " + c.key;
-        message += describe_changes(refused);
-        message += " (to resume with the new values, pass --resume-with-changes";
-        message += keys;
-        message += ")";
-    }
-    if (!fixed.empty()) {
-        if (!refused.empty()) message += "; ";
-        message += describe_changes(fixed);
-        message += " (these fix the model or the data each step sees and cannot change)";
-    }
-    message += "; or start over with --no-resume, or use another --out";
-    throw UsageError(message);
-}
-
-// Every --resume-with-changes entry names a setting: a section or section.key.
-void check_setting_names(const std::vector<std::string>& names, const nlohmann::json& config) {
-    for (const std::string& name : names) {
-        const auto dot = name.find('.');
-        const std::string section = name.substr(0, dot);
-        const bool known =
-            config.contains(section) &&
-            (dot == std::string::npos ||
-             (config[section].is_object() && config[section].contains(name.substr(dot + 1))));
-        usage_check(known,
-                    "--resume-with-changes {}: no such setting (expected section.key, e.g. "
-                    "train.max_steps, or a section such as eval)",
-                    name);
-    }
 }
 
 // ---- Starting from other weights ---------------------------------------------------
@@ -240,83 +182,6 @@ nlohmann::json describe_parent(const std::string& init_from, const ModelSource& 
         j["emissions_csv_error"] = e.what();
     }
     return j;
-}
-
-// ---- The run folder ----------------------------------------------------------------
-
-// The files of an earlier run in `out` (empty when there are none).
-std::string earlier_run_files(const fs::path& out) {
-    std::string found;
-    for (const char* name : {"checkpoints", "log.jsonl", "emissions.csv", "config.json"}) {
-        if (!fs::exists(out / name)) continue;
-        if (!found.empty()) found += ", ";
-        found += name;
-    }
-    return found;
-}
-
-// Moves everything but the lock into <out>.old-N (the first free N); returns that folder.
-fs::path move_earlier_run(const fs::path& out) {
-    fs::path dest;
-    for (int n = 1;; ++n) {
-        dest = out.string() + ".old-" + std::to_string(n);
-        if (!fs::exists(dest)) break;
-    }
-    fs::create_directories(dest);
-    for (const auto& entry : fs::directory_iterator(out)) {
-        if (entry.path().filename() == RunLock::kFileName) continue;
-        fs::rename(entry.path(), dest / entry.path().filename());
-    }
-    return dest;
-}
-
-// The last energy a segment logged when it ended without its "end" record, i.e. without
-// its emissions.csv row (a killed process): the record holding it, else nothing.
-std::optional<nlohmann::json> last_segment_without_end(const fs::path& log) {
-    if (!fs::exists(log)) return std::nullopt;
-    std::istringstream in(read_file(log));
-    std::optional<nlohmann::json> last;
-    bool open = false;
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) continue;  // a torn line
-        const std::string type = j.value("type", "");
-        if (type == "start") {
-            open = true;
-            last.reset();
-        } else if (type == "end" || type == "lost_segment") {
-            open = false;
-            last.reset();
-        } else if (open && j.contains("segment")) {
-            last = j;
-        }
-    }
-    return open ? last : std::nullopt;
-}
-
-nlohmann::json segment_json(const EnergyMeasurement& m) {
-    return {{"seconds", m.seconds},
-            {"joules", m.joules},
-            {"joules_with_pue", m.total_joules_with_pue},
-            {"pue", m.pue},
-            {"kwh", m.kwh},
-            {"co2e_g", m.co2e_g},
-            {"source", m.source_label}};
-}
-
-EnergyMeasurement segment_from_json(const nlohmann::json& j) {
-    EnergyMeasurement m;
-    m.name = "run";
-    m.seconds = j.value("seconds", 0.0);
-    m.joules = j.value("joules", std::map<std::string, double>{});
-    for (const auto& [k, v] : m.joules) m.total_joules += v;
-    m.total_joules_with_pue = j.value("joules_with_pue", 0.0);
-    m.pue = j.value("pue", 1.0);
-    m.kwh = j.value("kwh", 0.0);
-    m.co2e_g = j.value("co2e_g", 0.0);
-    m.source_label = j.value("source", "") + " (as last logged before the process was killed)";
-    return m;
 }
 
 // ---- The trainer -------------------------------------------------------------------
@@ -432,7 +297,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainOptions& options)
     }
     set_up_data();
     set_up_model();
-    check_setting_names(options_.resume_with_changes, config_json_);
+    check_setting_names(options_.resume_with_changes, config_json_, "setting", "eval");
 }
 
 // One process at a time per run folder, for as long as this one runs: a second train
@@ -443,30 +308,11 @@ void Trainer::claim_run_folder() {
     const fs::path& out = options_.out_dir;
     fs::create_directories(out);
     run_lock_.emplace(out);
-    if (!options_.resume) {
-        const std::string files = earlier_run_files(out);
-        if (!files.empty()) {
-            usage_check(options_.move_old_run,
-                        "{}: holds an earlier run ({}); starting over there would mix its "
-                        "checkpoints and log with the new run's: pass --move-old-run to move it "
-                        "to {}.old-N first, or use another --out",
-                        out.string(), files, out.string());
-            summary_.moved_old_run = move_earlier_run(out);
-            if (!quiet_) {
-                std::fprintf(stderr, "greenmoe train: moved the earlier run in %s to %s\n",
-                             out.c_str(), summary_.moved_old_run.c_str());
-            }
-        }
-    }
-    const int unfinished = remove_unfinished_checkpoints(out);
-    if (unfinished > 0 && !quiet_) {
-        std::fprintf(stderr,
-                     "greenmoe train: removed %d unfinished checkpoint save%s (.tmp_step_*) "
-                     "left by an interrupted run\n",
-                     unfinished, unfinished == 1 ? "" : "s");
-    }
-    // Read before the log is cut back to the checkpoint, which drops those lines.
-    lost_segment_ = last_segment_without_end(out / "log.jsonl");
+    RunFolderClaim claim =
+        prepare_run_folder(out, options_.resume, options_.move_old_run,
+                           {"checkpoints", "log.jsonl", "emissions.csv", "config.json"}, quiet_);
+    summary_.moved_old_run = claim.moved_old_run;
+    lost_segment_ = std::move(claim.lost_segment);
 }
 
 void Trainer::set_up_data() {
@@ -576,8 +422,9 @@ void Trainer::resume_or_initialize() {
         std::optional<fs::path> from;
         if (options_.resume) from = latest_checkpoint(options_.out_dir);
         if (from) {
-            resume_changes_ = check_resume_settings(read_train_state(*from).config, config_json_,
-                                                    *from, options_.resume_with_changes);
+            resume_changes_ = check_resume_settings(
+                read_train_state(*from).config, config_json_, *from, options_.resume_with_changes,
+                fixed_on_resume, "the model or the data each step sees");
             if (sharded_) full_moments.emplace(model_->layout(), config_.adamw);
             state_ = load_checkpoint(*from, *model_, sharded_ ? &*full_moments : optimizer_.get());
             state_.config = config_json_;
@@ -637,40 +484,15 @@ void Trainer::broadcast_start(int64_t& resumed, int64_t adam_step,
     full_moments.reset();
 }
 
-// The loss of the last train record in a log (0 when it has none): the final training loss
-// of a run resumed at its last step, which trains no step itself.
-double last_logged_train_loss(const fs::path& log) {
-    if (!fs::exists(log)) return 0.0;
-    std::istringstream in(read_file(log));
-    double loss = 0.0;
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.is_object() && j.value("type", "") == "train")
-            loss = j.value("loss", loss);
-    }
-    return loss;
-}
-
 // A segment killed before its emissions row (SIGKILL, a crash) still cost energy: its
 // last logged measurement becomes the row, and counts in this run's totals.
 void Trainer::record_lost_segment() {
     if (!lost_segment_ || !energy_.enabled()) return;
-    const EnergyMeasurement m = segment_from_json(lost_segment_->at("segment"));
-    EmissionsCsv(options_.out_dir / "emissions.csv").append(energy_.emissions_row(m));
-    const int64_t last_step = lost_segment_->value("step", int64_t{-1});
-    log_write({{"type", "lost_segment"},
-               {"last_logged_step", last_step},
-               {"energy_j", m.total_joules_with_pue},
-               {"co2e_g", m.co2e_g},
-               {"seconds", m.seconds}});
-    prior_joules_ += m.total_joules_with_pue;
-    prior_co2e_g_ += m.co2e_g;
-    std::fprintf(stderr,
-                 "greenmoe train: the previous run of this folder ended without its "
-                 "emissions.csv row (killed?); recorded its energy as far as log.jsonl shows "
-                 "it: %.1f J, %.3g g CO2e up to step %lld (what it spent after that is lost)\n",
-                 m.total_joules_with_pue, m.co2e_g, static_cast<long long>(last_step));
+    const LostSegment lost =
+        greenmoe::record_lost_segment(*lost_segment_, options_.out_dir, energy_);
+    log_write(lost.log_record);
+    prior_joules_ += lost.energy.total_joules_with_pue;
+    prior_co2e_g_ += lost.energy.co2e_g;
 }
 
 void Trainer::start_log() {
