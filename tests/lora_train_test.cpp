@@ -184,6 +184,26 @@ TEST(LoraTrain, WritesThePeftAdapterThatEvalAndGenerateRun) {
         run_command(bin() + " logits --model " + model.string() + " --adapter " +
                     (out / "checkpoints/step_00000003").string() + " --ids 1,16,6 --json");
     EXPECT_EQ(logits.exit_code, 0) << logits.output;
+    // The run folder stands for its adapter on its base: the same logits as base + adapter,
+    // and bench measures it beside the base.
+    const auto run_logits =
+        run_command(bin() + " logits --model " + out.string() + " --ids 1,16,6 --json");
+    const auto adapter_logits =
+        run_command(bin() + " logits --model " + model.string() + " --adapter " +
+                    (out / "adapter").string() + " --ids 1,16,6 --json");
+    EXPECT_EQ(run_logits.exit_code, 0) << run_logits.output;
+    EXPECT_EQ(run_logits.output, adapter_logits.output);
+    const auto base_logits =
+        run_command(bin() + " logits --model " + model.string() + " --ids 1,16,6 --json");
+    EXPECT_NE(run_logits.output, base_logits.output) << "the adapter changes the logits";
+    const auto bench =
+        run_command(bin() + " bench -q --no-energy --baseline " + model.string() + " --model " +
+                    out.string() + " --prompt-tokens 4 --new-tokens 3 --batch 1 --repeats 1 -o " +
+                    (tmp / "bench").string() + " 2>&1");
+    ASSERT_EQ(bench.exit_code, 0) << bench.output;
+    const std::string rows = testing::read_text_file(tmp / "bench/bench.jsonl");
+    EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 2) << rows;
+    EXPECT_EQ(rows.find("\"status\":\"failed"), std::string::npos) << rows;
 }
 
 // 6 steps straight, and 3 steps then 3 more after a stop: the same adapters bit for bit and the

@@ -119,7 +119,8 @@ void register_bench(CLI::App& app) {
         "model does the same work. Writes OUT/bench.jsonl, OUT/bench.csv and OUT/emissions.csv.");
     cmd->add_option("--model", args->suite.models,
                     "a model folder to measure (Hugging Face folder with tokenizer.json, a pruned "
-                    "one from greenmoe simplify, or a greenmoe run/checkpoint); repeat for several")
+                    "one from greenmoe simplify, a greenmoe run/checkpoint, or a PEFT adapter or "
+                    "LoRA run, measured on the base its adapter names); repeat for several")
         ->take_all();
     cmd->add_option("--baseline", args->suite.baseline,
                     "the original model: measured first, and every other row reports its "

@@ -295,9 +295,12 @@ void register_eval(CLI::App& app) {
         if (a.model.empty()) a.model = a.checkpoint;
         if (a.checkpoint.empty()) a.checkpoint = a.model;
         if (!a.log_samples.empty()) check_output_file(a.log_samples, "--log-samples");
-        if (a.adapter.empty() && hf::is_lora_adapter_folder(a.model)) {
-            a.adapter = a.model;  // an adapter folder runs on the base it names
-            a.model = hf::lora_adapter_base(a.adapter).string();
+        if (a.adapter.empty()) {
+            // An adapter folder or a LoRA run runs on the base its adapter names.
+            if (const auto found = hf::find_lora_adapter(a.model)) {
+                a.adapter = found->string();
+                a.model = hf::lora_adapter_base(*found).string();
+            }
         }
         const bool hf_model = is_hf_engine_model(a.model);
         const bool harness = is_harness_run(a);

@@ -58,11 +58,11 @@ void register_logits(CLI::App& app) {
                   "print {\"logits\": [[...], ...]}: one row of vocabulary logits per position");
     cmd->callback([args]() {
         const std::vector<int32_t> ids = parse_ids(args->ids);
-        const bool adapter_only = args->adapter.empty() && hf::is_lora_adapter_folder(args->model);
+        const auto found =
+            args->adapter.empty() ? hf::find_lora_adapter(args->model) : std::nullopt;
         const hf::HfModel model =
-            adapter_only
-                ? hf::HfModel::load_with_adapter(hf::lora_adapter_base(args->model), args->model)
-                : hf::HfModel::load_with_adapter(args->model, args->adapter);
+            found ? hf::HfModel::load_with_adapter(hf::lora_adapter_base(*found), *found)
+                  : hf::HfModel::load_with_adapter(args->model, args->adapter);
         const std::vector<float> logits = model.logits(ids);
         const auto vocab = static_cast<size_t>(model.config().vocab_size);
         std::string out = args->json ? "{\"logits\": [" : "";

@@ -376,8 +376,9 @@ ModelSize HfLanguageModel::size() const {
 std::unique_ptr<LanguageModel> open_language_model(const fs::path& model,
                                                    const std::string& tokenizer,
                                                    const fs::path& adapter) {
-    if (adapter.empty() && hf::is_lora_adapter_folder(model)) {
-        return open_language_model(hf::lora_adapter_base(model), tokenizer, model);
+    if (adapter.empty()) {
+        if (const auto found = hf::find_lora_adapter(model))
+            return open_language_model(hf::lora_adapter_base(*found), tokenizer, *found);
     }
     if (is_hf_engine_model(model)) {
         return std::make_unique<HfLanguageModel>(model, tokenizer, adapter);

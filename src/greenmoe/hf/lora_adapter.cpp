@@ -8,6 +8,7 @@
 #include "greenmoe/core/error.h"
 #include "greenmoe/core/shape_text.h"
 #include "greenmoe/io/atomic_file.h"
+#include "greenmoe/io/checkpoint_paths.h"
 #include "greenmoe/io/safetensors.h"
 
 namespace greenmoe::hf {
@@ -168,6 +169,14 @@ LoraAdapter read_lora_adapter(const fs::path& dir) {
 
 bool is_lora_adapter_folder(const fs::path& dir) {
     return fs::is_regular_file(dir / "adapter_config.json") && !fs::exists(dir / "config.json");
+}
+
+std::optional<fs::path> find_lora_adapter(const fs::path& dir) {
+    if (is_lora_adapter_folder(dir)) return dir;
+    if (is_lora_adapter_folder(dir / "adapter")) return dir / "adapter";
+    const std::optional<fs::path> latest = latest_checkpoint(dir);
+    if (latest && is_lora_adapter_folder(*latest)) return latest;
+    return std::nullopt;
 }
 
 fs::path lora_adapter_base(const fs::path& dir) {

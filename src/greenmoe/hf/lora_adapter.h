@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ LoraAdapter read_lora_adapter(const std::filesystem::path& dir);
 // A folder holding adapter_config.json and no config.json: an adapter given where a model is
 // expected, to be run on its base (as PEFT's AutoPeftModelForCausalLM does).
 bool is_lora_adapter_folder(const std::filesystem::path& dir);
+// The adapter a folder given as a model stands for: the folder itself when it is one, else
+// a LoRA training run's (`train --lora`) finished adapter RUN/adapter or, before it has one,
+// its latest checkpoint; none for any other folder.
+std::optional<std::filesystem::path> find_lora_adapter(const std::filesystem::path& dir);
 // The adapter's base_model_name_or_path as a local folder (as given, from the working
 // directory); Error naming it when it is not one here (a hub id: pass the base's folder with
 // --model and the adapter with --adapter).
