@@ -10,7 +10,6 @@
 //
 //   bench/hf_moe_throughput [--layers 2] [--prefill 256] [--decode 16] [--repeats 3]
 //                           [--vocab 4096] [--shape qwen|olmoe|both]
-#include <cblas.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -20,17 +19,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "greenmoe/bench/peak_memory.h"
 #include "greenmoe/core/half.h"
 #include "greenmoe/hf/hf_model.h"
 #include "greenmoe/hf/kernels.h"
 #include "greenmoe/io/safetensors.h"
+#include "sgemm_peak.h"
 #include "synthetic_hf_model.h"
 
 namespace {
@@ -59,20 +59,6 @@ double active_params(const Shape& s, const Options& o) {
     return o.layers * layer + o.vocab * h;
 }
 
-// fp32 sgemm peak: best of a few 2048³ products on all threads.
-double sgemm_gflops() {
-    const int n = 2048;
-    std::vector<float> a(size_t(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
-    double best = 0.0;
-    for (int rep = 0; rep < 4; ++rep) {
-        const auto start = Clock::now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(),
-                    n, 0.0f, c.data(), n);
-        best = std::max(best, 2.0 * n * n * n / seconds_since(start) / 1e9);
-    }
-    return best;
-}
-
 // Memory read bandwidth: a streaming sum over 1 GiB on all threads, best of a few passes.
 double read_gbs() {
     const size_t count = size_t{1} << 28;
@@ -98,20 +84,6 @@ double read_gbs() {
     }
     if (total < 0) std::printf("%g\n", total);  // keeps the sums alive
     return best;
-}
-
-// The peak resident set (VmHWM) since the last reset_peak_rss, in GiB.
-double peak_rss_gib() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / (1024.0 * 1024.0);
-    }
-    return 0.0;
-}
-
-void reset_peak_rss() {
-    std::ofstream("/proc/self/clear_refs") << "5";
 }
 
 struct Times {
@@ -169,7 +141,7 @@ Times run_peer(const std::string& python, const fs::path& dir, const Options& o)
 struct Limits {
     double peak = 0.0, bw = 0.0;
     void measure() {
-        peak = std::max(peak, sgemm_gflops());
+        peak = std::max(peak, bench::sgemm_gflops());
         bw = std::max(bw, read_gbs());
     }
 };
@@ -179,7 +151,7 @@ void bench_shape(const Shape& s, const Options& o, Limits& limits, const std::st
     const fs::path dir = fs::temp_directory_path() /
                          ("greenmoe_hf_moe_" + std::to_string(getpid()) + "_" + s.model_type);
     bench::write_model(s, o.layers, o.vocab, dir);
-    reset_peak_rss();
+    greenmoe::reset_peak_rss();
     const auto model = greenmoe::hf::HfModel::load(dir);
     Times best, peer;
     double rss = 0.0;
@@ -188,7 +160,7 @@ void bench_shape(const Shape& s, const Options& o, Limits& limits, const std::st
         // RSS: it is read after the first run, before they are measured again.
         if (rep > 0) limits.measure();
         const Times g = run_greenmoe(model, o);
-        if (rep == 0) rss = peak_rss_gib();
+        if (rep == 0) rss = greenmoe::peak_rss_now() / (1 << 30);
         best.prefill_s = std::min(best.prefill_s, g.prefill_s);
         best.decode_s = std::min(best.decode_s, g.decode_s);
         if (!have_peer) continue;

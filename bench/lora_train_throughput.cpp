@@ -12,7 +12,6 @@
 //   bench/lora_train_throughput [--layers 2] [--batch 1] [--seq 128] [--rank 64]
 //                               [--repeats 3] [--peer-steps 2] [--vocab 4096]
 //                               [--peer-dtype bfloat16|float32]
-#include <cblas.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -21,16 +20,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "greenmoe/bench/peak_memory.h"
 #include "greenmoe/hf/hf_model.h"
 #include "greenmoe/lora/lora_model.h"
 #include "greenmoe/lora/lora_spec.h"
 #include "greenmoe/train/adamw.h"
+#include "sgemm_peak.h"
 #include "synthetic_hf_model.h"
 
 namespace {
@@ -51,34 +51,6 @@ struct Options {
 struct TargetSet {
     std::string name, targets;
 };
-
-// fp32 sgemm peak: best of a few 2048³ products on all threads.
-double sgemm_gflops() {
-    const int n = 2048;
-    std::vector<float> a(size_t(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
-    double best = 0.0;
-    for (int rep = 0; rep < 4; ++rep) {
-        const auto start = Clock::now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(),
-                    n, 0.0f, c.data(), n);
-        best = std::max(best, 2.0 * n * n * n / seconds_since(start) / 1e9);
-    }
-    return best;
-}
-
-// The resident high-water mark (VmHWM) since the last reset_peak_rss, in bytes.
-double peak_rss_bytes() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) * 1024.0;
-    }
-    return 0.0;
-}
-
-void reset_peak_rss() {
-    std::ofstream("/proc/self/clear_refs") << "5";
-}
 
 // FLOPs of one step: the frozen products forward (2·A·T), again for every block but the last
 // (activation checkpointing), and backward to their inputs (2·A·T), where A counts the
@@ -132,7 +104,7 @@ Result run_greenmoe(const hf::HfModel& model, const TargetSet& set, const Option
         adamw.step(params.values(), params.grads(), 1e-4f);
         r.step_s = std::min(r.step_s, seconds_since(start));
     }
-    r.peak = peak_rss_bytes();
+    r.peak = peak_rss_now();
     r.flops = step_flops(model.config(), params, int64_t(o.batch) * o.seq);
     r.adapter_params = params.num_parameters();
     return r;
@@ -181,23 +153,17 @@ PeerResult run_peer(const std::string& python, const fs::path& dir, const Target
 
 int main(int argc, char** argv) {
     Options o;
+    const std::pair<const char*, int*> counts[] = {
+        {"--layers", &o.layers}, {"--batch", &o.batch},     {"--seq", &o.seq},
+        {"--rank", &o.rank},     {"--repeats", &o.repeats}, {"--peer-steps", &o.peer_steps},
+        {"--vocab", &o.vocab}};
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string key = argv[i];
         const char* value = argv[i + 1];
-        if (key == "--layers") {
-            o.layers = std::atoi(value);
-        } else if (key == "--batch") {
-            o.batch = std::atoi(value);
-        } else if (key == "--seq") {
-            o.seq = std::atoi(value);
-        } else if (key == "--rank") {
-            o.rank = std::atoi(value);
-        } else if (key == "--repeats") {
-            o.repeats = std::atoi(value);
-        } else if (key == "--peer-steps") {
-            o.peer_steps = std::atoi(value);
-        } else if (key == "--vocab") {
-            o.vocab = std::atoi(value);
+        auto count = std::find_if(std::begin(counts), std::end(counts),
+                                  [&](const auto& c) { return key == c.first; });
+        if (count != std::end(counts)) {
+            *count->second = std::atoi(value);
         } else if (key == "--peer-dtype") {
             o.peer_dtype = value;
         } else {
@@ -236,7 +202,7 @@ int main(int argc, char** argv) {
         double peak_gflops = 0.0;
         for (const TargetSet& set : sets) {
             const Result g = run_greenmoe(model, set, o);
-            peak_gflops = std::max(peak_gflops, sgemm_gflops());
+            peak_gflops = std::max(peak_gflops, bench::sgemm_gflops());
             const double tokens = double(o.batch) * o.seq;
             std::printf("\n%s: %zu adapter parameters\n", set.name.c_str(), g.adapter_params);
             std::printf(
